@@ -1,0 +1,3 @@
+"""Command line (placeholder until the CLI lands)."""
+def main() -> None:  # pragma: no cover
+    raise SystemExit("parcours: not yet")
