@@ -1,0 +1,138 @@
+"""Everything a run writes: `results.json` (outputs.md) and the rows set aside.
+
+One module writes files, so that the rest of the engine returns data only.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from engine.evaluate import ConventionResult, IndicatorResult, RunResult
+from engine.extracts import write_rejected
+from engine.money import euros, fraction_text
+
+
+def version() -> str:
+    """The installed parcours version."""
+    try:
+        return metadata.version("parcours")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def _number(value: Fraction | Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal | Fraction):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def indicator_json(res: IndicatorResult) -> dict[str, Any]:
+    """One indicator as outputs.md shows it."""
+    out: dict[str, Any] = {"kind": res.kind}
+    if res.kind == "rate":
+        out.update(numerator=res.numerator, denominator=res.denominator, value=_number(res.value))
+    else:
+        out.update(value=_number(res.value), target=_number(res.target))
+        if res.denominator:
+            out.update(value_numerator=res.numerator, value_denominator=res.denominator)
+    out["evaluable"] = res.evaluable
+    if res.kind == "rate" and res.target is not None:
+        out.update(target=_number(res.target), floor=_number(res.floor))
+    if res.part in ("qualitative", "quantitative"):
+        out.update(score=_number(res.score), weight=_number(res.weight))
+        out["score_exact"] = fraction_text(res.score)
+    out.update({k: _json_value(v) for k, v in res.extra.items()})
+    return out
+
+
+def convention_json(c: ConventionResult) -> dict[str, Any]:
+    """One convention as outputs.md shows it, with traceability extras."""
+    a = c.attrs
+    return {
+        "convention_id": c.convention_id,
+        "structure": a["structure"],
+        "territory": a["territory"],
+        "dispositif": a["dispositif"],
+        "funding": a["funding"],
+        "budget_line": a.get("budget_line"),
+        "thematique": a.get("thematique"),
+        "operation": a.get("operation"),
+        "period_start": a["period_start"].isoformat(),
+        "period_end": a["period_end"].isoformat(),
+        "window": {"start": c.window_start.isoformat(), "end": c.eval_end.isoformat()},
+        "final": c.final,
+        "indicators": {k: indicator_json(v) for k, v in c.indicators.items()},
+        "reported": {k: _json_value(v) for k, v in c.reported.items()},
+        "quantitative_score": _number(c.quantitative_score),
+        "qualitative_score": _number(c.qualitative_score),
+        "quantitative_weight": float(c.quantitative_weight),
+        "qualitative_weight": float(c.qualitative_weight),
+        "amount_eur": euros(c.amount),
+        "earned_eur": euros(c.earned),
+        "earned_exact": fraction_text(c.earned_exact),
+        "paid_eur": euros(c.paid),
+        "solde_eur": euros(c.solde),
+        "flags": list(c.flags),
+        "warnings": list(c.warnings),
+        "decisions": list(c.decisions),
+    }
+
+
+def results_json(run: RunResult) -> dict[str, Any]:
+    """The whole `results.json` document."""
+    return {
+        "run": {
+            "as_of": run.as_of.isoformat(),
+            "final": run.final,
+            "rules_sha256": run.book.sha256,
+            "inputs_sha256": dict(run.extracts.files),
+            "overrides": {e.path: _json_value(e.value) for e in run.book.edits},
+            "edits": [
+                {"path": e.path, "value": _json_value(e.value),
+                 "from": e.from_date.isoformat() if e.from_date else None, "origin": e.origin}
+                for e in run.book.edits
+            ],
+            "version": version(),
+            "source": run.extracts.source,
+        },
+        "inputs": {name: dict(counts) for name, counts in run.extracts.counts.items()},
+        "skipped": [{"convention_id": cid, "dispositif": d} for cid, d in run.skipped],
+        "conventions": [convention_json(c) for c in run.conventions],
+    }
+
+
+def write_json(document: dict[str, Any], path: Path) -> Path:
+    """Write a JSON document as UTF-8, indented, French text kept readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def write_run(run: RunResult, out_dir: Path, *, reports: bool = True) -> list[Path]:
+    """Write `results.json`, `rejected/`, `report.xlsx` and `report.html` into `out_dir`."""
+    from engine.report_html import write_html
+    from engine.report_xlsx import params_table, write_workbook
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = results_json(run)
+    written = [write_json(results, out_dir / "results.json")]
+    written.extend(write_rejected(run.extracts, out_dir / "rejected"))
+    if reports:
+        params = params_table(run.book, run.as_of)
+        written.append(write_workbook(results, out_dir / "report.xlsx", params=params, rejected=run.extracts.rejected))
+        written.append(write_html(results, out_dir / "report.html", params=params))
+    return written
