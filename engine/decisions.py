@@ -504,7 +504,14 @@ class _Session:
             raise DecisionError(
                 f"le moteur de règles a signalé une erreur sur le fait « {sid} » : "
                 f"{state['exception']}")
+        self._release(sid)
         return outcome
+
+    def _release(self, sid: str) -> None:
+        """Delete a finished fact's state at once: the C engine holds 1,024 states per ruleset."""
+        if sid in self._started and self._ruleset is not None:
+            self._ruleset.delete_state(sid)
+            self._started.discard(sid)
 
     def close(self) -> None:
         """Delete every state that can safely be deleted, then the ruleset."""

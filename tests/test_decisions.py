@@ -241,7 +241,8 @@ def test_unhandled_fact_without_sentinel_is_an_empty_outcome() -> None:
     with decisions._Session(rules, sentinel=False) as session:
         assert session.evaluate("C1", {"x": 2}) == Outcome()
         assert session.evaluate("C2", {"x": 1}).fired == ["r"]
-        assert session._started == {"C2"}
+        # C2's state ran an action and was released at once; C1's never started, never deleted
+        assert session._started == set()
 
 
 # --------------------------------------------------------------------------- errors
@@ -569,3 +570,17 @@ def test_repository_decision_rules_validate_and_run() -> None:
         assert "startup_neutralise_quantitative" in outcomes["scoring"].fired
     if "reversement" in specs:
         assert "reversement" in outcomes["payment"].fired
+
+
+def test_more_facts_than_the_engine_holds_states():
+    """The C engine keeps at most 1,024 states per ruleset: a national run has more conventions.
+
+    Each finished fact's state is released at once, so 2,500 facts run, each with its own outcome.
+    """
+    rule = DecisionRule(id="late", stage="scoring", when={"all": [{"fact": "late", "gt": 0}]},
+                        then=[{"flag": "late"}])
+    facts = {f"C{i:05d}": {"late": i % 2} for i in range(2500)}
+    out = run_decisions([rule], facts, "scoring")
+    assert len(out) == 2500
+    assert sum(1 for o in out.values() if o.flags == ["late"]) == 1250
+    assert out["C00001"].fired == ["late"] and out["C00002"].fired == []
