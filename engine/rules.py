@@ -35,7 +35,7 @@ PARAM_KEYS = {
 PARAM_REQUIRED = ("description", "unit", "type", "values", "source")
 PARAM_TYPES = ("integer", "decimal", "boolean", "code", "codes", "text")
 SOURCE_KEYS = {"document", "ref", "quote", "interpretation"}
-INDICATOR_KEYS = {"kind", "part", "label", "source", "target_parameter", "description"}
+INDICATOR_KEYS = {"kind", "part", "label", "source", "target_parameter", "target_column", "prorate", "description"}
 INDICATOR_KINDS = ("rate", "volume", "reported")
 PARTS = ("qualitative", "quantitative", "none")
 DECISION_KEYS = {"stage", "description", "source", "when", "then", "enabled"}
@@ -179,6 +179,8 @@ class IndicatorDef:
     label: str
     source: Mapping[str, Any]
     target_parameter: str | None = None
+    target_column: str | None = None
+    prorate: bool = False
     file: str = ""
     line: int = 0
 
@@ -530,7 +532,8 @@ def _load_indicators(c: _Collector, rel: str, dispositif: str, node: Any,
         out.setdefault(dispositif, {})[str(ind_id)] = IndicatorDef(
             id=str(ind_id), dispositif=dispositif, kind=kind, part=part,
             label=str(spec.get("label", ind_id)), source=dict(spec.get("source") or {}),
-            target_parameter=spec.get("target_parameter"), file=rel, line=_line(node, str(ind_id)),
+            target_parameter=spec.get("target_parameter"), target_column=spec.get("target_column"),
+            prorate=bool(spec.get("prorate", False)), file=rel, line=_line(node, str(ind_id)),
         )
 
 
