@@ -51,6 +51,37 @@ class Column:
     min: float | None = None
     max: float | None = None
     unique: bool = False
+    # ISO weekday a date must fall on (1 = Monday), e.g. weekly_activity.week_start.
+    weekday: int | None = None
+
+
+@dataclass(frozen=True)
+class Before:
+    """Row check: the date `later` must not be before the date `earlier`.
+
+    Skipped when either date is missing or unreadable. The problem is reported on `later`;
+    `reason` is French, with the placeholders `{later}` and `{earlier}` (the values read).
+    """
+
+    earlier: str
+    later: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RequiredWhen:
+    """Row check: `column` must be filled when `when` is set (or, with `equals`, has that code).
+
+    The problem is reported on `column`; `reason` is French.
+    """
+
+    column: str
+    when: str
+    reason: str
+    equals: str | None = None
+
+
+RowCheck = Before | RequiredWhen
 
 
 @dataclass(frozen=True)
@@ -62,6 +93,8 @@ class Table:
     key: tuple[str, ...] = ()
     # column -> (parent table, parent key column)
     parents: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # cross-column checks within one row (see `Before`, `RequiredWhen`)
+    checks: tuple[RowCheck, ...] = ()
 
     def column(self, name: str) -> Column:
         """Return the column called `name`."""
@@ -128,6 +161,25 @@ TABLES: dict[str, Table] = {
                 C("mining_basin", "bool", default=False),
             ),
             key=("convention_id",),
+            checks=(
+                Before(
+                    "period_start",
+                    "period_end",
+                    "fin de période « {later} » antérieure au début de période « {earlier} »",
+                ),
+                RequiredWhen(
+                    "places_max",
+                    "dispositif",
+                    "nombre de places obligatoire pour le dispositif « equilibre »",
+                    equals="equilibre",
+                ),
+                RequiredWhen(
+                    "participants_target",
+                    "dispositif",
+                    "objectif de participants obligatoire pour le dispositif « participants »",
+                    equals="participants",
+                ),
+            ),
         ),
         Table(
             "budget_lines",
@@ -166,6 +218,18 @@ TABLES: dict[str, Table] = {
             ),
             key=("episode_id",),
             parents={"convention_id": ("conventions", "convention_id")},
+            checks=(
+                Before(
+                    "orientation_date",
+                    "exit_date",
+                    "date de sortie « {later} » antérieure à la date d'orientation « {earlier} »",
+                ),
+                RequiredWhen(
+                    "exit_reason",
+                    "exit_date",
+                    "motif de sortie obligatoire quand une date de sortie est renseignée",
+                ),
+            ),
         ),
         Table(
             "appointments",
@@ -197,12 +261,19 @@ TABLES: dict[str, Table] = {
             ),
             key=("contract_id",),
             parents={"episode_id": ("episodes", "episode_id")},
+            checks=(
+                Before(
+                    "start_date",
+                    "end_date",
+                    "date de fin « {later} » antérieure à la date de début « {earlier} »",
+                ),
+            ),
         ),
         Table(
             "weekly_activity",
             (
                 C("episode_id", "text", required=True),
-                C("week_start", "date", required=True),
+                C("week_start", "date", required=True, weekday=1),
                 C("hours", "hours", required=True, min=0, max=168),
                 C("exempt", "bool", default=False),
             ),
@@ -243,6 +314,13 @@ TABLES: dict[str, Table] = {
             ),
             key=("phase_id",),
             parents={"episode_id": ("episodes", "episode_id")},
+            checks=(
+                Before(
+                    "start_date",
+                    "end_date",
+                    "fin de phase « {later} » antérieure au début de phase « {earlier} »",
+                ),
+            ),
         ),
         Table(
             "staff_costs",
