@@ -319,6 +319,12 @@ def _decide_and_pay(book: RuleBook, results: list[ConventionResult]) -> None:
         facts[c.convention_id].update(
             earned_cents=int(c.earned * 100), paid_cents=int(c.paid * 100), solde_cents=int(c.solde * 100),
         )
+        if c.costs:
+            facts[c.convention_id].update(
+                staff_eligible=int(c.costs.get("staff_eligible") or 0),
+                staff_ineligible=int(c.costs.get("staff_ineligible") or 0),
+                cost_capped=bool(c.costs.get("capped")),
+            )
     outcomes = run_decisions(book.decisions, facts, stage="payment")
     for c in results:
         _apply(c, outcomes[c.convention_id])

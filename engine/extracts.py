@@ -968,11 +968,9 @@ def write_rejected(extracts: Extracts, out_dir: Path) -> list[Path]:
     """Write `out_dir/rejected/<table>.csv` (UTF-8, `,`) for each table with problems.
 
     Columns as `Extracts.rejected`. A stale file of a previous run for a table without
-    problems is removed. If `out_dir` is itself a folder named `rejected`, the files go
-    straight into it. Returns the paths written.
+    problems is removed. Returns the paths written.
     """
-    out_dir = Path(out_dir)
-    folder = out_dir if out_dir.name == "rejected" else out_dir / "rejected"
+    folder = Path(out_dir) / "rejected"
     written: list[Path] = []
     for name in READ_ORDER:
         path = folder / f"{name}.csv"

@@ -46,6 +46,8 @@ MASK64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 
 GENERATED_TABLES = ("episodes", "appointments", "contracts", "weekly_activity")
+# Tables the other dispositifs' generators (engine/synthetic/) add.
+OTHER_TABLES = ("diagnostics", "phases", "staff_costs", "participants")
 
 # The columns of the episode frame that the child tables are drawn from.
 EPISODE_WORK_COLUMNS = (
@@ -759,9 +761,20 @@ def generate(
     contracts = _contracts(ep, seed, prof)
     sinks["contracts"].write(_cast(contracts, "contracts"))
 
+    # The other dispositifs (accueil, participants, independants): small volumes, one frame each.
+    from engine.synthetic import accueil, independants, participants
+
+    for module in (accueil, participants, independants):
+        for table, frame in module.generate(conventions, seed=seed, scale=scale).items():
+            if frame.height == 0:
+                continue
+            if table not in sinks:
+                sinks[table] = _Sink(out_dir / f"{table}.{fmt}", fmt)
+            sinks[table].write(_cast(frame, table))
+
     for table, sink in sinks.items():
         sink.close(_cast(pl.DataFrame(schema=TABLES[table].schema), table))
-    return {t: sinks[t].rows for t in GENERATED_TABLES}
+    return {t: sink.rows for t, sink in sinks.items()}
 
 
 def count_episodes(

@@ -130,7 +130,7 @@ def write_run(run: RunResult, out_dir: Path, *, reports: bool = True) -> list[Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     results = results_json(run)
     written = [write_json(results, out_dir / "results.json")]
-    written.extend(write_rejected(run.extracts, out_dir / "rejected"))
+    written.extend(write_rejected(run.extracts, out_dir))
     if reports:
         params = params_table(run.book, run.as_of)
         written.append(write_workbook(results, out_dir / "report.xlsx", params=params, rejected=run.extracts.rejected))
