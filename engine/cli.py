@@ -31,6 +31,8 @@ console = Console()
 if not console.is_terminal:
     console = Console(width=160)
 err = Console(stderr=True)
+if not err.is_terminal:
+    err = Console(stderr=True, width=160)
 
 T = TypeVar("T")
 
@@ -302,8 +304,8 @@ def check(
                 found.add_row(Text(f.level, style=style), Text(f.code), Text(f.subject),
                               Text(f.message), Text(f.source or "—"))
             console.print(found)
-        console.print(f"Contrôle du registre : {n_errors} erreur(s), {n_warnings} avertissement(s).",
-                      highlight=False)
+        console.print(f"Contrôle du registre : {n_errors} erreur(s), {n_warnings}"
+                      " avertissement(s).", highlight=False)
     if n_errors:
         raise typer.Exit(1)
 
