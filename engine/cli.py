@@ -65,7 +65,10 @@ AsOf = Annotated[str, typer.Option("--as-of", help="Date d'évaluation (AAAA-MM-
 OutOpt = Annotated[Path, typer.Option("--out", help="Dossier où écrire les résultats.")]
 RulesOpt = Annotated[Path | None, typer.Option("--rules", help="Dossier de règles (par défaut : rules/ du projet).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Modifier un paramètre : CHEMIN=VALEUR (répétable).")]
-ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="Profil de source (YAML) pour lire un export aux en-têtes différents.")]
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option("--profile", help="Profil de source (YAML) pour lire un export aux en-têtes différents."),
+]
 VariantOpt = Annotated[
     Path | None,
     typer.Option("--variant", help="Fichier de variante (YAML : name, author, purpose, changes)."),
@@ -166,7 +169,8 @@ def _summary(result: Any) -> None:
     console.print("Le détail des alertes et des indicateurs est dans report.xlsx et report.html ; "
                   "`parcours explain` détaille une convention.")
     for cid, dispositif in result.skipped:
-        console.print(f"[yellow]Convention {cid} non évaluée : pas encore de règles pour le dispositif « {dispositif} ».[/]")
+        console.print(f"[yellow]Convention {cid} non évaluée : "
+                      f"pas encore de règles pour le dispositif « {dispositif} ».[/]")
 
 
 @app.command("rules")
@@ -313,7 +317,9 @@ def check(
 @app.command()
 def generate(
     out: OutOpt,
-    conventions: Annotated[Path, typer.Option("--conventions", help="conventions.csv des lignes à simuler.")] = Path("sample_data/conventions.csv"),
+    conventions: Annotated[
+        Path, typer.Option("--conventions", help="conventions.csv des lignes à simuler.")
+    ] = Path("sample_data/conventions.csv"),
     scale: Annotated[float, typer.Option(help="Échelle (1 = portefeuilles de l'annexe 4).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Graine du générateur.")] = 2025,
     fmt: Annotated[str, typer.Option("--format", help="csv ou parquet.")] = "csv",
@@ -321,13 +327,12 @@ def generate(
     """Génère des extraits synthétiques (pseudonymes) pour des conventions données."""
 
     def run() -> dict[str, int]:
-        import polars as pl
-
-        from engine.extracts import read_extracts
         from engine.generate import generate as gen
+        from engine.generate import read_conventions
 
-        convs = read_extracts(conventions.parent).tables["conventions"] if conventions.is_dir() else pl.read_csv(conventions)
-        return gen(convs, out, seed=seed, scale=scale, fmt=fmt)
+        if not conventions.is_file():
+            raise ExtractError(f"Fichier {conventions} introuvable.")
+        return gen(read_conventions(conventions), out, seed=seed, scale=scale, fmt=fmt)
 
     counts = _guard(run)
     for table, n in counts.items():

@@ -116,8 +116,11 @@ def _indicator_functions(dispositif: str) -> Any:
 
 
 def _aggregate(module: Any, ind: IndicatorDef, units: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
-    """Per-convention numerator and denominator: `aggregate_<id>` of the dispositif's module or
-    of indicators.common when one exists (e.g. occupancy: days in the window), else the sums."""
+    """Per-convention numerator and denominator of one indicator.
+
+    `aggregate_<id>` of the dispositif's module or of indicators.common when one exists
+    (e.g. occupancy: days in the window), else the sums of the units.
+    """
     from indicators import common
 
     custom: Callable[..., pl.DataFrame] | None = (
@@ -170,7 +173,8 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
     return RunResult(as_of=as_of, book=book, extracts=extracts, conventions=results, units=units, skipped=skipped)
 
 
-def _score(book: RuleBook, dispositif: str, row: dict[str, Any], per_indicator: Mapping[str, Mapping[str, tuple[int, int]]],
+def _score(book: RuleBook, dispositif: str, row: dict[str, Any],
+           per_indicator: Mapping[str, Mapping[str, tuple[int, int]]],
            reported: dict[str, Any], p: Mapping[str, Any], as_of: date,
            costs: dict[str, Any] | None = None) -> ConventionResult:
     cid = row["convention_id"]

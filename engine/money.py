@@ -38,7 +38,9 @@ def volume_score(value: Fraction | None, target: Fraction) -> Fraction | None:
     return min(Fraction(1), value / target)
 
 
-def weighted_mean(scores: dict[str, Fraction | None], weights: dict[str, Fraction]) -> tuple[Fraction | None, dict[str, Fraction]]:
+def weighted_mean(
+    scores: dict[str, Fraction | None], weights: dict[str, Fraction]
+) -> tuple[Fraction | None, dict[str, Fraction]]:
     """Mean of the evaluable scores, weights renormalised over them.
 
     Returns the score (None when nothing is evaluable or all weights are 0) and the
@@ -62,7 +64,7 @@ def to_cents(amount: Fraction) -> Decimal:
 
 def earned(amount: Decimal, quantitative_weight: Fraction, quantitative: Fraction,
            qualitative_weight: Fraction, qualitative: Fraction) -> tuple[Fraction, Decimal]:
-    """amount × (qw × quantitative + lw × qualitative): the exact value and the cents."""
+    """Amount × (qw × quantitative + lw × qualitative): the exact value and the cents."""
     exact = frac(amount) * (quantitative_weight * quantitative + qualitative_weight * qualitative)
     return exact, to_cents(exact)
 

@@ -626,14 +626,15 @@ def check_consistency(book: RuleBook) -> list[Problem]:
 
 
 def _weights_sum(book: RuleBook, paths: list[str], what: str) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     if not paths:
         return problems
     for when in _dates(book, paths):
         total = sum((Decimal(book.params[p].at(when)) for p in paths), Decimal(0))
         if total != 1:
             first = book.params[paths[0]]
-            problems.append(Problem(first.file, first.line, first.path.rsplit(".", 2)[0] if "scoring" in first.path else first.path,
+            key = first.path.rsplit(".", 2)[0] if "scoring" in first.path else first.path
+            problems.append(Problem(first.file, first.line, key,
                 f"les {what} doivent faire 1, ils font {total} (valeurs en vigueur le {when.isoformat()})"))
     return problems
 
@@ -658,7 +659,8 @@ def apply_edits(book: RuleBook, edits: Iterable[Edit]) -> RuleBook:
             rule_id = edit.path.split(".", 1)[1].removesuffix(".enabled")
             ids = [r.id for r in decisions]
             if rule_id not in ids:
-                problems.append(Problem(edit.origin, 0, edit.path, "règle de décision inconnue" + _suggest(rule_id, ids)))
+                problems.append(Problem(edit.origin, 0, edit.path,
+                                        "règle de décision inconnue" + _suggest(rule_id, ids)))
                 continue
             enabled, problem = coerce_value("boolean", edit.value, None, None, None)
             if problem:
