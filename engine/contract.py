@@ -159,6 +159,8 @@ TABLES: dict[str, Table] = {
                 C("thematique", "text"),
                 C("operation", "text"),
                 C("mining_basin", "bool", default=False),
+                # Extension: where the line stands in the deliberation (e.g. `L216`), for traceability.
+                C("source", "text"),
             ),
             key=("convention_id",),
             checks=(
@@ -203,6 +205,11 @@ TABLES: dict[str, Table] = {
                 C("diagnostics", "int", min=0),
                 C("participants", "int", min=0),
                 C("structures", "int", min=0),
+                # Extensions: number of dispositifs/operations stated, the stated period, the line cited.
+                C("operations", "int", min=0),
+                C("period_start", "date"),
+                C("period_end", "date"),
+                C("source", "text"),
             ),
             key=("scope", "key"),
         ),

@@ -561,15 +561,19 @@ def test_repository_decision_rules_validate_and_run() -> None:
     for r in rules:
         assert validate_rule(r) == [], r.id
     fact = {"funding_model": "scores", "start_up": True,
-            "startup_policy": "neutralise_quantitative", "final": False, "solde_cents": -1,
+            "startup_policy": "neutralise_quantitative", "final": True, "solde_cents": -1,
             "funding": "valorisation"}
-    outcomes = {stage: run_decisions(rules, {"C1": fact}, stage)["C1"]
+    interim = {**fact, "final": False}
+    outcomes = {stage: run_decisions(rules, {"C1": fact, "C2": interim}, stage)
                 for stage in ("scoring", "payment")}
-    json.dumps({k: vars(v) for k, v in outcomes.items()})  # plain data
+    json.dumps({k: {c: vars(o) for c, o in v.items()} for k, v in outcomes.items()})  # plain data
     if "startup_neutralise_quantitative" in specs:
-        assert "startup_neutralise_quantitative" in outcomes["scoring"].fired
+        assert "startup_neutralise_quantitative" in outcomes["scoring"]["C1"].fired
     if "reversement" in specs:
-        assert "reversement" in outcomes["payment"].fired
+        # a final run flags the amount to recover; an interim run only warns of a projected one
+        assert "reversement" in outcomes["payment"]["C1"].fired
+        assert "reversement" not in outcomes["payment"]["C2"].fired
+        assert "projected_reversement" in outcomes["payment"]["C2"].warnings
 
 
 def test_more_facts_than_the_engine_holds_states():
