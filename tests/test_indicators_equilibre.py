@@ -12,8 +12,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from builders import frame, tables  # noqa: F401
 
-from engine.contract import TABLES, empty_frame
 from indicators import equilibre as eq
 from indicators.common import (
     add_months,
@@ -57,32 +57,6 @@ SCORED = [
 
 
 # --------------------------------------------------------------------------- builders
-
-
-def frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Kept rows of table `name`: contract schema, defaults filled, plus `source_line`."""
-    table = TABLES[name]
-    full = []
-    for i, row in enumerate(rows):
-        unknown = set(row) - {c.name for c in table.columns}
-        assert not unknown, unknown
-        values = {c.name: row.get(c.name, c.default) for c in table.columns}
-        for c in table.columns:
-            if c.kind == "date" and isinstance(values[c.name], str):
-                values[c.name] = D(values[c.name])
-            if c.kind == "decimal" and values[c.name] is not None:
-                values[c.name] = Decimal(str(values[c.name]))
-        values["source_line"] = i + 2
-        full.append(values)
-    schema = {**table.schema, "source_line": pl.Int64()}
-    return pl.DataFrame(full, schema=schema)
-
-
-def tables(**rows: list[dict[str, Any]]) -> dict[str, pl.DataFrame]:
-    """All tables, empty unless given."""
-    out = {name: empty_frame(name) for name in TABLES}
-    out.update({name: frame(name, r) for name, r in rows.items()})
-    return out
 
 
 def windows(
