@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.evaluate import ConventionResult, IndicatorResult, RunResult
 from engine.extracts import write_rejected
-from engine.money import euros, fraction_text
+from engine.money import euros, fraction_text, to_cents
 
 
 def version() -> str:
@@ -89,7 +89,31 @@ def convention_json(c: ConventionResult) -> dict[str, Any]:
         "flags": list(c.flags),
         "warnings": list(c.warnings),
         "decisions": list(c.decisions),
+        **({"costs": costs_json(c.costs)} if c.costs else {}),
     }
+
+
+def costs_json(costs: dict[str, Any]) -> dict[str, Any]:
+    """The cost-based arithmetic of a convention (framework §5.5): euros to the cent, exact values beside."""
+    def cents(value: Any) -> str:
+        return euros(to_cents(Fraction(value if not isinstance(value, str) else Decimal(value))))
+
+    out: dict[str, Any] = {
+        "declared_personnel_eur": cents(costs.get("declared_personnel_eur") or 0),
+        "eligible_personnel_eur": cents(costs["eligible_personnel"]),
+        "ineligible_personnel_eur": cents(costs.get("ineligible_personnel_eur") or 0),
+        "staff_eligible": costs.get("staff_eligible"),
+        "staff_ineligible": costs.get("staff_ineligible"),
+        "ineligible_staff": _json_value(costs.get("ineligible_staff") or []),
+        "flat_rate": float(costs["flat_rate"]),
+        "eligible_total_eur": cents(costs["eligible_total"]),
+        "share_parameter": costs["share_parameter"],
+        "share": float(costs["share"]),
+        "due_eur": cents(costs["due"]),
+        "due_exact": fraction_text(costs["due"]),
+        "capped_at_amount": bool(costs["capped"]),
+    }
+    return out
 
 
 def results_json(run: RunResult) -> dict[str, Any]:
