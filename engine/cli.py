@@ -168,9 +168,8 @@ def _summary(result: Any) -> None:
         console.print("Évaluation intermédiaire : les montants sont une projection, le solde n'est pas définitif.")
     console.print("Le détail des alertes et des indicateurs est dans report.xlsx et report.html ; "
                   "`parcours explain` détaille une convention.")
-    for cid, dispositif in result.skipped:
-        console.print(f"[yellow]Convention {cid} non évaluée : "
-                      f"pas encore de règles pour le dispositif « {dispositif} ».[/]")
+    for cid, dispositif, reason in result.skipped:
+        console.print(f"[yellow]Convention {cid} ({dispositif}) non évaluée : {reason}.[/]")
 
 
 @app.command("rules")

@@ -88,7 +88,7 @@ class RunResult:
     extracts: Extracts
     conventions: list[ConventionResult]
     units: dict[tuple[str, str], pl.DataFrame]
-    skipped: list[tuple[str, str]]
+    skipped: list[tuple[str, str, str]]  # convention id, dispositif, reason (French)
 
     @property
     def final(self) -> bool:
@@ -136,11 +136,16 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
     conventions = extracts.tables["conventions"]
     results: list[ConventionResult] = []
     units_by: dict[tuple[str, str], list[pl.DataFrame]] = {}
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str, str]] = []
     supported = set(book.dispositifs())
     for row in conventions.filter(~pl.col("dispositif").is_in(list(supported))).iter_rows(named=True):
-        skipped.append((row["convention_id"], row["dispositif"]))
+        skipped.append((row["convention_id"], row["dispositif"], "pas encore de règles pour ce dispositif"))
     windows_all = windows_frame(conventions.filter(pl.col("dispositif").is_in(list(supported))), as_of)
+    not_started = windows_all.filter(pl.col("eval_end") < pl.col("window_start"))
+    for row in not_started.iter_rows(named=True):
+        skipped.append((row["convention_id"], row["dispositif"],
+                        f"période commençant le {row['period_start'].strftime('%d/%m/%Y')}, après la date d'évaluation"))
+    windows_all = windows_all.filter(pl.col("eval_end") >= pl.col("window_start"))
     for (dispositif, eval_end), windows in windows_all.group_by(["dispositif", "eval_end"], maintain_order=True):
         p = book.resolve(str(dispositif), eval_end)  # type: ignore[arg-type]
         module = _indicator_functions(str(dispositif))

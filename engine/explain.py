@@ -548,11 +548,11 @@ def find_convention(run: RunResult, convention_id: str) -> ConventionResult:
         return run.convention(convention_id)
     except KeyError:
         ids = [c.convention_id for c in run.conventions]
-        skipped = {cid: d for cid, d in run.skipped}
+        skipped = {cid: (d, reason) for cid, d, reason in run.skipped}
         if convention_id in skipped:
+            dispositif, reason = skipped[convention_id]
             raise UnknownConvention(
-                f"Convention « {convention_id} » non évaluée : pas de règles pour le dispositif"
-                f" « {skipped[convention_id]} »."
+                f"Convention « {convention_id} » ({dispositif}) non évaluée : {reason}."
             ) from None
         close = difflib.get_close_matches(convention_id, ids, n=1, cutoff=0.5)
         hint = f" Vouliez-vous dire « {close[0]} » ?" if close else ""

@@ -134,7 +134,7 @@ def results_json(run: RunResult) -> dict[str, Any]:
             "source": run.extracts.source,
         },
         "inputs": {name: dict(counts) for name, counts in run.extracts.counts.items()},
-        "skipped": [{"convention_id": cid, "dispositif": d} for cid, d in run.skipped],
+        "skipped": [{"convention_id": cid, "dispositif": d, "reason": reason} for cid, d, reason in run.skipped],
         "conventions": [convention_json(c) for c in run.conventions],
     }
 

@@ -774,7 +774,8 @@ def _run_section(results: Mapping[str, Any]) -> str:
     )
     overrides = ", ".join(f"{k} = {v}" for k, v in (run.get("overrides") or {}).items()) or "aucun"
     skipped = "".join(
-        f"<li>{_e(s.get('convention_id'))} ({_e(s.get('dispositif'))}) : pas encore de règles</li>"
+        f"<li>{_e(s.get('convention_id'))} ({_e(s.get('dispositif'))}) : "
+        f"{_e(s.get('reason') or 'pas encore de règles')}</li>"
         for s in results.get("skipped") or []
     )
     return (

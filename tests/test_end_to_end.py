@@ -167,3 +167,15 @@ def test_user_mistakes_give_one_french_message_and_exit_1(tmp_path: Path) -> Non
     assert "Traceback" not in result.output
     bad_date = runner.invoke(app, ["evaluate", str(SAMPLE), "--as-of", "31/13/2025", "--out", str(tmp_path)])
     assert bad_date.exit_code == 2
+
+
+def test_conventions_not_started_are_listed_not_evaluated(tmp_path: Path) -> None:
+    """At 30/11/2024 only the two thématique 3 lines starting on 01/11/2024 have begun."""
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["evaluate", str(SAMPLE), "--as-of", "2024-11-30", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [c["convention_id"] for c in results["conventions"]] == ["T3-AIFOR", "T3-ADEFI"]
+    skipped = {s["convention_id"]: s["reason"] for s in results["skipped"]}
+    assert len(skipped) == 29
+    assert "01/12/2024" in skipped["T3-AMISCOPEAUX"] and "01/01/2025" in skipped["EQ-MEMPA-PLE"]

@@ -54,7 +54,7 @@ def test_explain_first_appointment_case(tmp_path: Path) -> None:
     assert first["label"] == "Respect des 15 jours pour le 1er rendez-vous"
     assert (first["source"]["ref"], first["source"]["quote"]) == (
         "L470",
-        "1. Respect des 15 jours pour le 1er rendez-vous",
+        "1. Respect des 15 jours pour le 1^{er} rendez-vous",
     )
     assert first["fraction"] == "3/4"
     assert first["score"]["exact"] == "5/8" and first["weight"]["exact"] == "1/2"
