@@ -139,7 +139,8 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
     skipped: list[tuple[str, str, str]] = []
     supported = set(book.dispositifs())
     for row in conventions.filter(~pl.col("dispositif").is_in(list(supported))).iter_rows(named=True):
-        skipped.append((row["convention_id"], row["dispositif"], "pas encore de règles pour ce dispositif"))
+        skipped.append((row["convention_id"], row["dispositif"],
+                        "pas encore de règles pour ce dispositif"))
     windows_all = windows_frame(conventions.filter(pl.col("dispositif").is_in(list(supported))), as_of)
     not_started = windows_all.filter(pl.col("eval_end") < pl.col("window_start"))
     for row in not_started.iter_rows(named=True):
