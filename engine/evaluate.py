@@ -145,7 +145,8 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
     not_started = windows_all.filter(pl.col("eval_end") < pl.col("window_start"))
     for row in not_started.iter_rows(named=True):
         skipped.append((row["convention_id"], row["dispositif"],
-                        f"période commençant le {row['period_start'].strftime('%d/%m/%Y')}, après la date d'évaluation"))
+                        f"période commençant le {row['period_start'].strftime('%d/%m/%Y')}, "
+                        "après la date d'évaluation"))
     windows_all = windows_all.filter(pl.col("eval_end") >= pl.col("window_start"))
     for (dispositif, eval_end), windows in windows_all.group_by(["dispositif", "eval_end"], maintain_order=True):
         p = book.resolve(str(dispositif), eval_end)  # type: ignore[arg-type]
