@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import re
 import types
 from collections.abc import Mapping
 from datetime import date
@@ -620,12 +621,16 @@ def _date_fr(iso: str | None) -> str:
     return f"{d}/{m}/{y}"
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _unit_line(row: Mapping[str, Any], show_ratio: bool) -> str:
     parts = []
     for key, value in row.items():
         if key in ("unit", "numerator", "denominator"):
             continue
-        parts.append(f"{COLUMN_LABELS.get(key, key)} {_show(value)}")
+        shown = _date_fr(value) if isinstance(value, str) and _ISO_DATE.fullmatch(value) else _show(value)
+        parts.append(f"{COLUMN_LABELS.get(key, key)} {shown}")
     if show_ratio:
         parts.append(f"conformes {row.get('numerator')}/{row.get('denominator')}")
     return f"{row.get('unit')} : " + ", ".join(parts)

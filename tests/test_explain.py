@@ -123,7 +123,7 @@ def test_render_text_shows_the_late_episode_the_source_and_the_amount(tmp_path: 
     assert "Résultat : 3/4 = 75 %" in text
     assert ("L462 : « Organiser le rendez-vous dans un délai de 15 jours maximum »") in text
     assert (
-        "     - E4 : orientation 2025-01-06, échéance 2025-01-21, 1er rendez-vous 2025-01-22,"
+        "     - E4 : orientation 06/01/2025, échéance 21/01/2025, 1er rendez-vous 22/01/2025,"
         " délai (jours) 16\n"
     ) in text
     assert "Unités en défaut (1) :" in text
@@ -292,7 +292,7 @@ def test_cli_text(data_dir: Path) -> None:
         cli.app, ["explain", str(data_dir), "--as-of", "2025-06-30", "--convention", "EQ-TEST"]
     )
     assert result.exit_code == 0, result.output
-    assert "E4 : orientation 2025-01-06, échéance 2025-01-21" in result.output
+    assert "E4 : orientation 06/01/2025, échéance 21/01/2025" in result.output
     assert "6 562,50 €" in result.output
 
 
