@@ -133,9 +133,9 @@ def _eur(value: Any) -> str:
     return f"{text} €"
 
 
-def _signals(c: Any, flag_text: Callable[[list[str]], str]) -> str:
+def _signals(c: Any, labels: Any) -> str:
     shown = [f for f in c.flags if f != "projection"]
-    text = flag_text(shown)
+    text = "; ".join(labels.get(f, f) for f in shown)
     if c.warnings:
         text += ("; " if text else "") + f"{len(c.warnings)} alerte(s)"
     return text
@@ -148,8 +148,6 @@ def _summary(result: Any) -> None:
     read = ", ".join(f"{t} {c['kept']}/{c['rows']}" for t, c in counts.items())
     rejected = sum(c["rejected"] for c in counts.values())
     console.print(f"Lignes retenues / lues : {read} ; écartées : {rejected}")
-    from engine.report_xlsx import flag_text
-
     table = Table(show_lines=False, header_style="bold")
     for col, justify in (("Convention", "left"), ("Structure", "left"),
                          ("Quanti.", "right"), ("Quali.", "right"), ("Montant", "right"),
@@ -159,7 +157,7 @@ def _summary(result: Any) -> None:
         solde = _eur(c.solde) if c.solde >= 0 else f"[red]{_eur(c.solde)}[/]"
         table.add_row(c.convention_id, str(c.attrs["structure"]),
                       _pct(c.quantitative_score), _pct(c.qualitative_score), _eur(c.amount),
-                      _eur(c.earned), _eur(c.paid), solde, _signals(c, flag_text))
+                      _eur(c.earned), _eur(c.paid), solde, _signals(c, result.book.flag_labels))
     console.print(table)
     total_earned = sum(c.earned for c in result.conventions)
     total_solde = sum(c.solde for c in result.conventions)

@@ -6,6 +6,7 @@ One module writes files, so that the rest of the engine returns data only.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -59,8 +60,12 @@ def indicator_json(res: IndicatorResult) -> dict[str, Any]:
     return out
 
 
-def convention_json(c: ConventionResult) -> dict[str, Any]:
-    """One convention as outputs.md shows it, with traceability extras."""
+def convention_json(c: ConventionResult, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One convention as outputs.md shows it, with traceability extras.
+
+    `labels` gives the French wording (from the rules) of its flags and warnings.
+    """
+    labels = labels or {}
     a = c.attrs
     return {
         "convention_id": c.convention_id,
@@ -88,6 +93,7 @@ def convention_json(c: ConventionResult) -> dict[str, Any]:
         "solde_eur": euros(c.solde),
         "flags": list(c.flags),
         "warnings": list(c.warnings),
+        "labels": {code: labels.get(code, code) for code in [*c.flags, *c.warnings]},
         "decisions": list(c.decisions),
         **({"costs": costs_json(c.costs)} if c.costs else {}),
     }
@@ -135,7 +141,7 @@ def results_json(run: RunResult) -> dict[str, Any]:
         },
         "inputs": {name: dict(counts) for name, counts in run.extracts.counts.items()},
         "skipped": [{"convention_id": cid, "dispositif": d, "reason": reason} for cid, d, reason in run.skipped],
-        "conventions": [convention_json(c) for c in run.conventions],
+        "conventions": [convention_json(c, run.book.flag_labels) for c in run.conventions],
     }
 
 

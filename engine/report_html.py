@@ -22,7 +22,6 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from engine.report_xlsx import (
-    FLAG_LABELS,
     FUNDING_LABELS,
     budget_line_of,
     budget_line_totals,
@@ -399,14 +398,15 @@ def _th_n(*labels: str) -> str:
 
 
 def _flags(c: Mapping[str, Any]) -> str:
+    labels = c.get("labels") or {}
     out = []
     for f in c.get("flags", []):
         if f == "projection":  # said once, at the top of the page
             continue
         cls = "flag reversement" if f == "reversement" else "flag"
-        out.append(f'<span class="{cls}">{_e(FLAG_LABELS.get(f, f))}</span>')
+        out.append(f'<span class="{cls}">{_e(labels.get(f, f))}</span>')
     for w in c.get("warnings", []):
-        out.append(f'<span class="flag alert">{_e(FLAG_LABELS.get(w, w))}</span>')
+        out.append(f'<span class="flag alert">{_e(labels.get(w, w))}</span>')
     return " ".join(out)
 
 

@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.rules import RuleBook
 
 __all__ = [
-    "FLAG_LABELS",
     "MONEY_FIELDS",
     "NO_BUDGET_LINE",
     "budget_line_totals",
@@ -49,24 +48,6 @@ CENT = Decimal("0.01")
 MAX_CELL = 32_000  # xlsxwriter refuses strings above 32 767 characters
 MAX_ROWS = 1_048_000  # Excel's sheet limit, with room for the header and a note
 
-# Flags and warnings are ids set by the decision rules (rules/decisions.yaml); these are
-# their French wording in the reports. An id not listed here is shown as it is.
-FLAG_LABELS: dict[str, str] = {
-    "startup_neutralised": "démarrage : part quantitative neutralisée",
-    "startup_qualitative_only": "démarrage : part qualitative seule",
-    "qualitative_not_evaluable": "part qualitative non évaluable",
-    "quantitative_not_evaluable": "part quantitative non évaluable",
-    "valorisation": "ligne de valorisation (montant nul)",
-    "projection": "projection (évaluation intermédiaire)",
-    "reversement": "reversement (solde négatif)",
-    "projected_reversement": "alerte : solde négatif projeté (reversement possible)",
-    "staff_below_min_allocation": "alerte : personnels sous le taux minimal d'affectation",
-    "capped_at_amount": "plafonné au montant retenu",
-    "portfolio_above_max": "alerte : portefeuille au-delà du maximum par ETP",
-    "places_above_max": "alerte : portefeuille au-delà des places",
-    "episodes_past_max_months": "alerte : accompagnements au-delà de la durée maximale",
-    "exits_without_final_review": "alerte : sorties sans bilan final",
-}
 
 KIND_LABELS = {"rate": "taux", "volume": "volume", "reported": "déclaré (non noté)"}
 PART_LABELS = {"qualitative": "qualitative", "quantitative": "quantitative", "none": "aucune"}
@@ -119,9 +100,10 @@ def indicator_ids(results: Mapping[str, Any], dispositif: str | None = None) -> 
     return list(ids)
 
 
-def flag_text(ids: Iterable[str]) -> str:
-    """Write flags or warnings in French, separated by `; `."""
-    return "; ".join(FLAG_LABELS.get(i, i) for i in ids)
+def flag_text(ids: Iterable[str], labels: Mapping[str, str] | None = None) -> str:
+    """Write flags or warnings in French (their wording from the rules), separated by `; `."""
+    labels = labels or {}
+    return "; ".join(labels.get(i, i) for i in ids)
 
 
 def index_params(params: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -475,8 +457,8 @@ def _synthese(
             c.get("quantitative_score"),
             c.get("qualitative_score"),
             *(eur(c.get(name)) for name in MONEY_FIELDS),
-            flag_text(c.get("flags", [])),
-            flag_text(c.get("warnings", [])),
+            flag_text(c.get("flags", []), c.get("labels")),
+            flag_text(c.get("warnings", []), c.get("labels")),
             ", ".join(c.get("decisions", [])),
         ]
         sheet.add(values, styles)

@@ -40,7 +40,7 @@ INDICATOR_KINDS = ("rate", "volume", "reported")
 PARTS = ("qualitative", "quantitative", "none")
 DECISION_KEYS = {"stage", "description", "source", "when", "then", "enabled"}
 STAGES = ("scoring", "payment")
-FILE_KEYS = {"dispositif", "label", "parameters", "indicators", "decisions", "description"}
+FILE_KEYS = {"dispositif", "label", "parameters", "indicators", "decisions", "description", "labels"}
 INDEX_KEYS = {"title", "documents", "folders"}
 
 
@@ -198,6 +198,7 @@ class RuleBook:
     folders: Mapping[str, str]
     labels: Mapping[str, str]
     sha256: str
+    flag_labels: Mapping[str, str] = field(default_factory=dict)
     edits: tuple[Edit, ...] = ()
 
     def dispositifs(self) -> list[str]:
@@ -461,6 +462,8 @@ def load_rules(root: Path | str | None = None) -> RuleBook:
     decisions: list[DecisionRule] = []
     decision_lines: dict[str, tuple[str, int]] = {}
     labels: dict[str, str] = {}
+    flag_labels: dict[str, str] = {}
+    label_lines: dict[str, tuple[str, int]] = {}
     for file in files:
         if file == index:
             continue
@@ -489,12 +492,28 @@ def load_rules(root: Path | str | None = None) -> RuleBook:
             _load_indicators(c, rel, dispositif, data["indicators"], indicators, documents)
         if "decisions" in data:
             _load_decisions(c, rel, data["decisions"], decisions, decision_lines, documents)
+        if "labels" in data:
+            if not isinstance(data["labels"], Mapping):
+                c.add(rel, _line(data, "labels"), "labels", "table code: libellé attendue")
+            else:
+                for code, text in data["labels"].items():
+                    if not isinstance(text, str) or not text.strip():
+                        c.add(rel, _line(data["labels"], str(code)), f"labels.{code}", "libellé en texte attendu")
+                    flag_labels[str(code)] = str(text)
+                    label_lines[str(code)] = (rel, _line(data["labels"], str(code)))
     book = RuleBook(
         root=root, params=params, indicators=indicators, decisions=tuple(decisions),
         decision_lines=decision_lines, documents=documents, folders=folders, labels=labels,
-        sha256=digest.hexdigest(),
+        sha256=digest.hexdigest(), flag_labels=flag_labels,
     )
     c.problems.extend(check_consistency(book))
+    for rule in decisions:
+        for action in rule.then:
+            code = action.get("flag") or action.get("warn") if isinstance(action, Mapping) else None
+            if code and code not in flag_labels:
+                where, line = decision_lines.get(rule.id, ("", 0))
+                c.add(where, line, f"decisions.{rule.id}",
+                      f"« {code} » n'a pas de libellé : l'ajouter sous « labels: »" + _suggest(code, flag_labels))
     if c.problems:
         raise RulesError(c.problems)
     return book

@@ -34,6 +34,7 @@ from plotly.offline import get_plotlyjs
 
 from engine.report_html import fr_eur, fr_pct, write_html
 from engine.report_xlsx import MONEY_FIELDS, params_table, write_workbook
+from engine.rules import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "out" / "test-artefacts"
@@ -105,10 +106,15 @@ def convention(
         "earned_exact": earned,
         "paid_eur": paid,
         "solde_eur": solde,
-        "flags": extra.pop("flags", []),
-        "warnings": extra.pop("warnings", []),
+        "flags": (flags := extra.pop("flags", [])),
+        "warnings": (warnings := extra.pop("warnings", [])),
+        # the wording results.json carries, from rules/decisions.yaml `labels:`
+        "labels": {code: BOOK.flag_labels[code] for code in [*flags, *warnings]},
         "decisions": extra.pop("decisions", []),
     }
+
+
+BOOK = load_rules()
 
 
 def make_results() -> dict[str, Any]:

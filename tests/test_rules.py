@@ -135,3 +135,17 @@ def test_bad_edits_are_refused(option, message):
     with pytest.raises(RulesError) as info:
         apply_edits(load_rules(), [parse_set(option)])
     assert message in str(info.value)
+
+
+def test_every_flag_and_warning_has_its_french_wording(tmp_path):
+    """The wording of flags and warnings is data (decisions.yaml `labels:`); a code a rule can
+    set without a label is refused, naming the rule."""
+    book = load_rules()
+    codes = {a.get("flag") or a.get("warn") for r in book.decisions for a in r.then} - {None}
+    assert codes <= set(book.flag_labels)
+    assert book.flag_labels["reversement"] == "reversement (solde négatif)"
+    root = _tree(tmp_path)
+    _edit(root, "decisions.yaml", "  reversement: reversement (solde négatif)\n", "")
+    with pytest.raises(RulesError) as info:
+        load_rules(root)
+    assert any(p.key == "decisions.reversement" and "libellé" in p.message for p in info.value.problems)
