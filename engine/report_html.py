@@ -62,7 +62,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin:0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans",
        Arial, sans-serif; color:var(--ink); background:var(--bg); font-size:13px; line-height:1.4; }
-main { max-width:1040px; margin:0 auto; padding:16px 0 40px; }
+main { max-width:1240px; margin:0 auto; padding:16px 12px 40px; }
 header.page { background:var(--accent); color:#fff; padding:18px 20px; border-radius:6px; }
 header.page h1 { margin:0 0 4px; font-size:22px; }
 header.page p { margin:0; opacity:.9; }
