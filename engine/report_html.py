@@ -535,6 +535,43 @@ def _money_section(results: Mapping[str, Any]) -> str:
     )
 
 
+def _costs_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> str:
+    """Cost-based conventions (Pas-de-Calais Actif): the arithmetic from declared costs to euros."""
+    convs = [c for c in results.get("conventions", []) if c.get("costs")]
+    if not convs:
+        return ""
+    blocks = []
+    for c in convs:
+        k = c["costs"]
+        share_src = cite(params.get(f"{c.get('dispositif')}.{k.get('share_parameter')}"))
+        ineligible = "".join(f"<li>{_e(s)}</li>" for s in k.get("ineligible_staff") or [])
+        blocks.append(
+            f"<h3>{_e(c.get('convention_id'))} — {_e(c.get('structure'))}</h3><table><tbody>"
+            "<tr><th>Dépenses de personnel déclarées</th>"
+            f"<td class=\"m\">{fr_eur(k.get('declared_personnel_eur'))}</td>"
+            f"<td>{_e(k.get('staff_eligible'))} personne(s) éligible(s), "
+            f"{_e(k.get('staff_ineligible'))} exclue(s)</td></tr>"
+            "<tr><th>Dépenses de personnel éligibles</th>"
+            f"<td class=\"m\">{fr_eur(k.get('eligible_personnel_eur'))}</td>"
+            f"<td>taux d'affectation au moins égal au minimum</td></tr>"
+            f"<tr><th>+ forfait autres dépenses ({fr_pct(k.get('flat_rate'), 0)})</th>"
+            f"<td class=\"m\">{fr_eur(k.get('eligible_total_eur'))}</td><td>total éligible</td></tr>"
+            f"<tr><th>× part du Département ({fr_pct(k.get('share'), 0)})</th>"
+            f"<td class=\"m\">{fr_eur(k.get('due_eur'))}</td>"
+            f"<td>{_e(share_src)}</td></tr>"
+            f"<tr><th>Acquis (plafonné au montant {fr_eur(c.get('amount_eur'))})</th>"
+            f"<td class=\"m\">{fr_eur(c.get('earned_eur'))}</td>"
+            f"<td>{'plafonné' if k.get('capped_at_amount') else 'sous le plafond'}</td></tr>"
+            f"<tr><th>− déjà versé</th><td class=\"m\">{fr_eur(c.get('paid_eur'))}</td><td></td></tr>"
+            f"<tr><th>Solde</th><td class=\"m\">{fr_eur(c.get('solde_eur'))}</td><td></td></tr>"
+            "</tbody></table>"
+            + (f"<p>Personnels exclus :</p><ul>{ineligible}</ul>" if ineligible else "")
+        )
+    return ('<section id="couts"><h2>Financement sur coûts déclarés</h2>'
+            "<p>Montant acquis = min(montant, part × dépenses de personnel éligibles × (1 + forfait)), "
+            "arrondi une fois au centime.</p>" + "".join(blocks) + "</section>")
+
+
 def _ind_cell(ind: Mapping[str, Any] | None) -> str:
     if ind is None:
         return '<td class="n muted">—</td>'
@@ -817,6 +854,7 @@ def render_html(
         _money_section(results),
     ]
     sections += [_dispositif_section(results, d, index) for d in dispositifs(results)]
+    sections.append(_costs_section(results, index))
     sections.append(_decisions_section(results, index))
     if comparison is not None:
         sections.append(_comparison_section(results, comparison, variant, index))
@@ -827,6 +865,8 @@ def render_html(
         ("montants", "Montants"),
     ]
     nav_items += [(f"dispositif-{d}", f"Indicateurs {d}") for d in dispositifs(results)]
+    if any(c.get("costs") for c in results.get("conventions", [])):
+        nav_items.append(("couts", "Coûts déclarés"))
     if comparison is not None:
         nav_items.append(("variante", "Variante"))
     nav_items.append(("execution", "Exécution"))

@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import polars as pl
@@ -22,6 +23,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.contract import TABLES
+from engine.report_html import fr_eur
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 AS_OF = "2025-06-30"
@@ -179,3 +181,27 @@ def test_conventions_not_started_are_listed_not_evaluated(tmp_path: Path) -> Non
     skipped = {s["convention_id"]: s["reason"] for s in results["skipped"]}
     assert len(skipped) == 29
     assert "01/12/2024" in skipped["T3-AMISCOPEAUX"] and "01/01/2025" in skipped["EQ-MEMPA-PLE"]
+
+
+def test_cost_based_arithmetic_is_in_results_and_page(tmp_path: Path) -> None:
+    """Pas-de-Calais Actif: results.json and the page carry the cost arithmetic, and it adds up:
+    eligible × (1 + flat rate) × share, capped at the amount, is what was earned."""
+    out = tmp_path / "out"
+    results = _evaluate_at(SAMPLE, out, "2025-12-31")
+    (c,) = [c for c in results["conventions"] if c["dispositif"] == "independants"]
+    k = c["costs"]
+    eligible = Decimal(k["eligible_personnel_eur"])
+    assert Decimal(k["declared_personnel_eur"]) == eligible + Decimal(k["ineligible_personnel_eur"])
+    exact = Fraction(k["due_exact"])
+    assert abs(exact - Fraction(eligible) * Fraction(str(1 + k["flat_rate"])) * Fraction(str(k["share"]))) < Fraction(1, 100)
+    assert Decimal(c["earned_eur"]) == min(Decimal(c["amount_eur"]), Decimal(k["due_eur"]))
+    assert k["staff_ineligible"] == len(k["ineligible_staff"]) >= 1
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="couts"' in page and "Financement sur coûts déclarés" in page
+    assert fr_eur(k["due_eur"]) in page and fr_eur(k["eligible_personnel_eur"]) in page
+
+
+def _evaluate_at(data: Path, out: Path, as_of: str) -> dict:
+    result = runner.invoke(app, ["evaluate", str(data), "--as-of", as_of, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "results.json").read_text(encoding="utf-8"))
