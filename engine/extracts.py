@@ -40,10 +40,13 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import functools
 import hashlib
+import operator
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -216,6 +219,7 @@ class _Raw:
     frame: pl.LazyFrame
     codes: dict[str, dict[str, str]]
     first_line: int = 2  # line number of the first row
+    in_memory: bool = False  # `frame` holds rows already read (else it scans a file)
 
 
 def _map_headers(
@@ -341,18 +345,22 @@ def _with_line(lf: pl.LazyFrame, targets: list[str | None], first: int) -> pl.La
 
 
 def _open_parquet(path: Path, table: Table, profile: _TableProfile, files: dict[str, str]) -> _Raw:
-    files[path.name] = _sha256(path)
-    try:
-        lf = pl.scan_parquet(path)
-        schema = lf.collect_schema()
-    except Exception as error:  # noqa: BLE001 - any reader failure is the user's file
-        raise ExtractError(
-            f"Fichier {path.name} : illisible (pas un fichier Parquet valide)."
-        ) from error
-    names = list(schema.names())
-    targets = _map_headers(names, table, profile, path.name)
-    lf = lf.select(pl.col(n).alias(t) for n, t in zip(names, targets, strict=True) if t)
-    return _Raw(table.name, path.name, _with_line(lf, [t for t in targets if t], 2), profile.codes)
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        digest = hasher.submit(_sha256, path)  # hashed while polars reads the file
+        try:
+            lf = pl.scan_parquet(path)
+            schema = lf.collect_schema()
+        except Exception as error:  # noqa: BLE001 - any reader failure is the user's file
+            raise ExtractError(
+                f"Fichier {path.name} : illisible (pas un fichier Parquet valide)."
+            ) from error
+        names = list(schema.names())
+        targets = _map_headers(names, table, profile, path.name)
+        lf = lf.select(pl.col(n).alias(t) for n, t in zip(names, targets, strict=True) if t)
+        # Read once: the checks make several passes, and typed columns are kept as read.
+        frame = _collect(_with_line(lf, [t for t in targets if t], 2), path.name, False)
+        files[path.name] = digest.result()
+    return _Raw(table.name, path.name, frame.lazy(), profile.codes, in_memory=True)
 
 
 def _xlsx_first_row(path: Path, sheet: str) -> int:
@@ -427,6 +435,7 @@ class _Workbook:
             _with_line(frame.lazy(), [t for t in targets if t], first),
             profile.codes,
             first,
+            in_memory=True,
         )
 
 
@@ -516,8 +525,8 @@ def _read_value(col: Column, dtype: pl.DataType) -> pl.Expr:
         return expr
     if dtype != pl.String:
         expr = expr.cast(pl.String)
-    expr = expr.str.strip_chars()
-    return pl.when(expr != "").then(expr)
+    # `replace` rather than `when(s != "").then(s)`: the stripping is computed once
+    return expr.str.strip_chars().replace("", None)
 
 
 def _numeric_text(v: pl.Expr) -> pl.Expr:
@@ -596,8 +605,11 @@ _UNREADABLE = {
 _NOUN = {"date": "date", "bool": "valeur", "int": "nombre", "decimal": "nombre", "hours": "nombre"}
 
 
-def _column_checks(col: Column, index: int) -> list[_Check]:
-    """List the checks of one column, in the order they are reported."""
+def _column_checks(col: Column, index: int, clean: bool = False) -> list[_Check]:
+    """List the checks of one column, in the order they are reported.
+
+    A `clean` code column (`_clean_columns`) holds known codes only: its code check is left out.
+    """
     v, p = pl.col(_v(col.name)), pl.col(col.name)
     value = v.cast(pl.String)
     base = index * 10
@@ -613,7 +625,7 @@ def _column_checks(col: Column, index: int) -> list[_Check]:
                 base + 1,
             )
         )
-    if col.codes:
+    if col.codes and not clean:
         checks.append(
             _Check(
                 col.name,
@@ -711,7 +723,7 @@ class _Parent:
 
 def _collect(lf: pl.LazyFrame, file: str, streaming: bool) -> pl.DataFrame:
     try:
-        return lf.collect(engine="streaming" if streaming else "auto")
+        return lf.collect(engine="streaming" if streaming else "in-memory")
     except (pl.exceptions.PolarsError, OSError) as error:
         detail = (
             str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
@@ -719,14 +731,50 @@ def _collect(lf: pl.LazyFrame, file: str, streaming: bool) -> pl.DataFrame:
         raise ExtractError(f"Fichier {file} : contenu illisible ({detail}).") from error
 
 
+def _clean_columns(raw: _Raw, cols: list[Column], dtypes: dict[str, pl.DataType]) -> set[str]:
+    """Name the text and code columns, read as text, whose cells need no cleaning.
+
+    A text cell is clean when it is stripped already and not empty, a code cell when it
+    is a contract code (stripped, lower case); a missing cell always is. A clean cell is its
+    own value as read and parsed value: a clean column skips the per-row stripping (and
+    lowercasing, and code check) and is kept as read, without a copy. One pass over those
+    columns decides it, for rows already in memory (a CSV is read in one streamed pass); a
+    column the source profile maps codes of is never clean.
+    """
+
+    def clean(col: Column) -> pl.Expr:
+        cell = pl.col(col.name)
+        if col.kind == "code":
+            ok = _is_in(cell, list(col.codes))
+        else:
+            size = cell.str.len_bytes()
+            ok = (size > 0) & (cell.str.strip_chars().str.len_bytes() == size)
+        return (cell.is_null() | ok).all().alias(col.name)
+
+    candidates = [
+        c
+        for c in cols
+        if c.kind in ("text", "code") and dtypes[c.name] == pl.String and c.name not in raw.codes
+    ]
+    if not raw.in_memory or not candidates:
+        return set()
+    flags = _collect(raw.frame.select(clean(c) for c in candidates), raw.file, True)
+    return {name for name, ok in flags.row(0, named=True).items() if ok}
+
+
 def _duplicates(frame: pl.DataFrame, key: list[str]) -> pl.Series:
     """Flag the rows whose key (all parts present) was already seen on an earlier row.
 
-    `frame` is in file order. Exact, but fast when there is no duplicate: distinct 64-bit
-    hashes prove distinct keys; only rows sharing a hash are compared on the key itself.
+    `frame` is in file order. Exact, but fast when there is no duplicate: a key growing
+    strictly from row to row (an extract sorted by its key) cannot repeat; otherwise,
+    distinct 64-bit hashes prove distinct keys and only rows sharing a hash are compared
+    on the key itself.
     """
+    if _strictly_increasing(frame, key):
+        return pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias("_dup")
     hashed = frame.select(
-        (pl.col(key[0]) if len(key) == 1 else pl.struct(key)).hash(seed=20).alias("h")
+        functools.reduce(operator.xor, [pl.col(k).hash(seed=20 + i) for i, k in enumerate(key)])
+        .alias("h")
     ).to_series()
     if hashed.n_unique() == frame.height:
         return pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias("_dup")
@@ -739,6 +787,20 @@ def _duplicates(frame: pl.DataFrame, key: list[str]) -> pl.Series:
         SOURCE_LINE
     ]
     return frame[SOURCE_LINE].is_in(later.implode()).alias("_dup")
+
+
+def _strictly_increasing(frame: pl.DataFrame, key: list[str]) -> bool:
+    """Whether every row's key (all parts present) is greater than the previous row's.
+
+    Keys compare part by part (the first part, then the next one on a tie).
+    """
+    grows: pl.Expr | None = None
+    for k in reversed(key):
+        now, before = pl.col(k), pl.col(k).shift(1)
+        grows = now > before if grows is None else (now > before) | ((now == before) & grows)
+    assert grows is not None
+    check = frame.lazy().select(grows.slice(1).fill_null(False).all())
+    return bool(check.collect(engine="streaming").item())
 
 
 def _validate(
@@ -754,24 +816,39 @@ def _validate(
                 f"Fichier {raw.file} : colonne « {c.name} » de type {dtype} non pris en charge."
             )
     dtypes = {c.name: schema.get(c.name, pl.String()) for c in cols}
+    clean = _clean_columns(raw, [c for c in cols if c.name in schema], dtypes)
 
     def parsed(lf: pl.LazyFrame) -> pl.LazyFrame:
         """Add the values as read (`_v`) and parsed; drop the empty rows."""
         lf = lf.with_columns(
             pl.lit(None, pl.String).alias(c.name) for c in cols if c.name not in schema
         )
-        lf = lf.with_columns(_read_value(c, dtypes[c.name]).alias(_v(c.name)) for c in cols)
+        lf = lf.with_columns(
+            (pl.col(c.name) if c.name in clean else _read_value(c, dtypes[c.name])).alias(
+                _v(c.name)
+            )
+            for c in cols
+        )
         lf = lf.filter(~pl.all_horizontal(pl.col(_v(c.name)).is_null() for c in cols))
         return lf.with_columns(
-            _parse(c, dtypes[c.name], raw.codes.get(c.name)).alias(c.name) for c in cols
+            (
+                pl.col(_v(c.name))
+                if c.name in clean
+                else _parse(c, dtypes[c.name], raw.codes.get(c.name))
+            ).alias(c.name)
+            for c in cols
         )
 
-    checks = [ch for i, c in enumerate(cols) for ch in _column_checks(c, i)] + _row_checks(table)
+    checks = [
+        ch for i, c in enumerate(cols) for ch in _column_checks(c, i, c.name in clean)
+    ] + _row_checks(table)
     bad = pl.any_horizontal(ch.flag.fill_null(False) for ch in checks) if checks else pl.lit(False)
+    # Rows in memory: the in-memory engine keeps their chunks, so that the columns kept as
+    # read are not copied (the streaming engine would cut them unlike the computed ones).
     frame = _collect(
         parsed(raw.frame).select(SOURCE_LINE, *(c.name for c in cols), bad.alias("_bad")),
         raw.file,
-        True,
+        not raw.in_memory,
     )
     if not frame[SOURCE_LINE].is_sorted():  # file order, which duplicate keys rely on
         frame = frame.sort(SOURCE_LINE)
@@ -787,13 +864,14 @@ def _validate(
         )
         problems += _problems(flagged, checks)
 
-    flags = ["_bad"]
+    set_aside = frame["_bad"]
     if table.key:
         key = list(table.key)
-        frame = frame.with_columns(_duplicates(frame, key).alias("_dup"))
-        flags.append("_dup")
-        dups = frame.filter("_dup")
-        if dups.height:
+        dup = _duplicates(frame, key)
+        if dup.any():
+            set_aside = set_aside | dup
+            frame = frame.with_columns(dup)
+            dups = frame.filter("_dup")
             present = pl.all_horizontal(pl.col(k).is_not_null() for k in key)
             firsts = (
                 frame.filter(present & ~pl.col("_dup"))
@@ -814,19 +892,26 @@ def _validate(
 
     for i, (col, (ptable, pkey)) in enumerate(table.parents.items()):
         parent = parents[ptable]
-        flag = f"_orphan_{col}"
-        frame = frame.with_columns(
-            (pl.col(col).is_not_null() & ~pl.col(col).is_in(parent.kept.implode()))
-            .fill_null(False)
-            .alias(flag)
-        )
-        flags.append(flag)
-        orphans = frame.filter(flag)
-        if orphans.height:
+        # The parent ids not kept in the parent table, looked up once per run of equal ids
+        # (children usually come grouped by parent).
+        value, before = pl.col(col), pl.col(col).shift(1)
+        missing = _collect(
+            frame.lazy()
+            .select(col)
+            .filter(value.is_not_null() & (value != before).fill_null(True))
+            .join(parent.kept.to_frame(col).lazy(), on=col, how="anti"),
+            raw.file,
+            True,
+        )[col]
+        if missing.len():
+            orphan = frame[col].is_in(missing.implode()).fill_null(False)
+            set_aside = set_aside | orphan
             noun, unknown, absent, dropped = _PARENT_WORDS[ptable]
             where = f"{absent} de {parent.file}" if parent.file else f"table {ptable} absente"
-            orphans = orphans.select(SOURCE_LINE, col).join(
-                parent.set_aside.rename({pkey: col}), on=col, how="left"
+            orphans = (
+                frame.filter(orphan)
+                .select(SOURCE_LINE, col)
+                .join(parent.set_aside.rename({pkey: col}), on=col, how="left")
             )
             problems.append(
                 orphans.select(
@@ -843,9 +928,9 @@ def _validate(
                 )
             )
 
-    frame = frame.with_columns(pl.any_horizontal(flags).alias("_set_aside"))
-    kept = frame.filter(~pl.col("_set_aside")) if frame["_set_aside"].any() else frame
-    kept = kept.select(*(_typed(c) for c in cols), pl.col(SOURCE_LINE))
+    frame = frame.select(SOURCE_LINE, *(c.name for c in cols), set_aside.alias("_set_aside"))
+    kept = frame.filter(~set_aside) if set_aside.any() else frame
+    kept = kept.select(*(_typed(c, kept[c.name].has_nulls()) for c in cols), pl.col(SOURCE_LINE))
     rejected = (
         pl.concat(problems, how="vertical_relaxed")
         .sort("line", "_order", maintain_order=True)
@@ -864,10 +949,10 @@ def _validate(
     return kept, rejected, counts, frame
 
 
-def _typed(col: Column) -> pl.Expr:
-    """Fill the default and cast to the contract dtype."""
+def _typed(col: Column, missing: bool = True) -> pl.Expr:
+    """Fill the default (when a value is `missing`) and cast to the contract dtype."""
     expr = pl.col(col.name)
-    if col.default is not None:
+    if col.default is not None and missing:
         expr = expr.fill_null(pl.lit(col.default).cast(DTYPES[col.kind]))
     return expr.cast(DTYPES[col.kind])
 
@@ -883,8 +968,9 @@ def _parent_state(table: Table, file: str, kept: pl.DataFrame, frame: pl.DataFra
         frame.filter(pl.col("_set_aside") & pl.col(key).is_not_null())
         .group_by(key)
         .agg(pl.col(SOURCE_LINE).min().alias("_pline"))
-        .filter(~pl.col(key).is_in(kept_keys.implode()))
     )
+    if set_aside.height:
+        set_aside = set_aside.filter(~pl.col(key).is_in(kept_keys.implode()))
     return _Parent(file, kept_keys, set_aside)
 
 
@@ -953,7 +1039,7 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
         rejected.append(problems)
         if name in _PARENT_TABLES:
             parents[name] = _parent_state(table, raw.file, kept, frame)
-        del frame
+        del frame, raw  # the rows as read: free them before the next table
 
     return Extracts(
         tables=tables,

@@ -330,6 +330,7 @@ class _Sheet:
         self.headers = list(headers)
         self.row = 1
         self.widths = [max(8.0, min(40.0, len(h) * 1.1 + 2)) for h in headers]
+        self._styles: dict[tuple[str, ...], list[Any]] = {}  # style names -> their formats
         for col, h in enumerate(headers):
             self.ws.write_string(0, col, h, fmt.header)
         self.ws.set_row(0, 30 if max((len(h) for h in headers), default=0) < 30 else 45)
@@ -337,35 +338,49 @@ class _Sheet:
 
     def cell(self, row: int, col: int, value: Any, style: str = "text") -> None:
         """Write one typed cell; text is always a string (never a formula), numbers numbers."""
-        fmt = getattr(self.fmt, style)
-        if value is None or value == "":
-            self.ws.write_blank(row, col, None, fmt)
+        self._write(row, col, value, getattr(self.fmt, style))
+
+    def _write(self, row: int, col: int, value: Any, fmt: Any) -> None:
+        ws = self.ws
+        capped = col >= len(self.widths) or self.widths[col] >= 60  # no wider column to find
+        if type(value) is str and value:  # the most common cell, tested first
+            text = value[:MAX_CELL]
+            ws.write_string(row, col, text, fmt)
+            width: float = len(text) + 1
+        elif value is None or value == "":
+            ws.write_blank(row, col, None, fmt)
             return
-        if isinstance(value, Decimal):
-            self.ws.write_number(row, col, float(value), fmt)
-            width = len(f"{value:,.2f}") + 3
+        elif isinstance(value, Decimal):
+            ws.write_number(row, col, float(value), fmt)
+            width = 0 if capped else len(f"{value:,.2f}") + 3
         elif isinstance(value, bool):
-            self.ws.write_string(row, col, "oui" if value else "non", fmt)
+            ws.write_string(row, col, "oui" if value else "non", fmt)
             width = 4
         elif isinstance(value, int | float):
-            self.ws.write_number(row, col, value, fmt)
-            width = len(f"{value:,.2f}") + 1
+            ws.write_number(row, col, value, fmt)
+            width = 0 if capped else len(f"{value:,.2f}") + 1
         elif isinstance(value, date):
-            self.ws.write_datetime(row, col, value, fmt)
+            ws.write_datetime(row, col, value, fmt)
             width = 11
         else:
             text = str(value)[:MAX_CELL]
-            self.ws.write_string(row, col, text, fmt)
+            ws.write_string(row, col, text, fmt)
             width = len(text) + 1
-        if col < len(self.widths):
-            self.widths[col] = max(self.widths[col], min(60.0, float(width)))
+        if not capped and width > self.widths[col]:
+            self.widths[col] = min(60.0, float(width))
 
     def add(self, values: Sequence[Any], styles: Sequence[str] | None = None) -> int:
         """Append a data row; return its index."""
+        key = tuple(styles) if styles else ()
+        fmts = self._styles.get(key)
+        if fmts is None:
+            fmts = self._styles[key] = [getattr(self.fmt, s) for s in styles] if styles else []
+        row = self.row
+        text = self.fmt.text
         for col, value in enumerate(values):
-            self.cell(self.row, col, value, styles[col] if styles else "text")
+            self._write(row, col, value, fmts[col] if styles else text)
         self.row += 1
-        return self.row - 1
+        return row
 
     def finish(self, wrap_cols: Iterable[int] = (), last: int | None = None) -> None:
         """Autofilter over the table (header to row `last`, default the last written), widths."""

@@ -163,13 +163,22 @@ def episodes_as_of(tables: Mapping[str, pl.DataFrame], windows: pl.DataFrame) ->
     )
 
 
-def appointments_as_of(tables: Mapping[str, pl.DataFrame], episodes: pl.LazyFrame) -> pl.LazyFrame:
-    """Appointments of `episodes` dated on or before their `eval_end`, with the episode columns."""
-    return (
-        table(tables, "appointments")
-        .select("episode_id", "date", "mode", "status", "purpose")
-        .join(episodes, on="episode_id", how="inner")
-        .filter(pl.col("date") <= pl.col("eval_end"))
+def appointments_as_of(
+    tables: Mapping[str, pl.DataFrame], episodes: pl.LazyFrame, where: pl.Expr | None = None
+) -> pl.LazyFrame:
+    """Appointments of `episodes` dated on or before their `eval_end`, with the episode columns.
+
+    `where`, a condition on the appointment's own columns (`date`, `mode`, `status`, `purpose`),
+    keeps only the appointments an indicator looks at, before they meet the episodes: at scale,
+    much cheaper than joining them all and filtering after.
+    """
+    appointments = table(tables, "appointments").select(
+        "episode_id", "date", "mode", "status", "purpose"
+    )
+    if where is not None:
+        appointments = appointments.filter(where)
+    return appointments.join(episodes, on="episode_id", how="inner").filter(
+        pl.col("date") <= pl.col("eval_end")
     )
 
 

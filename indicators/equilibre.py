@@ -48,8 +48,12 @@ def _first_physical_appointment(tables: Tables, episodes: pl.LazyFrame, p: Param
     `date >= orientation_date` and (as-of) `date <= eval_end`.
     """
     return (
-        appointments_as_of(tables, episodes)
-        .filter(honoured_physical(p) & (pl.col("date") >= pl.col("orientation_date")))
+        appointments_as_of(
+            tables,
+            episodes.select("episode_id", "orientation_date", "eval_end"),
+            honoured_physical(p),
+        )
+        .filter(pl.col("date") >= pl.col("orientation_date"))
         .group_by("episode_id")
         .agg(first_appointment_date=pl.col("date").min())
     )
@@ -164,16 +168,24 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
     activity row per episode and week (rows not dated on a Monday are ignored).
     """
     hours_min = param_hours(p, "weekly_hours_min")
-    episodes = episodes_as_of(tables, windows)
-    contracts = contracts_as_of(tables, episodes).select(
-        "episode_id", "contract_id", "signed_date", "start_date", "weekly_hours_target"
+    # The frames below are each used by several steps: they are computed once. `ep`
+    # numbers the episodes, a cheaper key than `episode_id` for the joins and groupings
+    # that do not involve the activity rows.
+    episodes = episodes_as_of(tables, windows).with_row_index("ep").collect().lazy()
+    contracts = (
+        contracts_as_of(tables, episodes)
+        .select(
+            "ep", "episode_id", "contract_id", "signed_date", "start_date", "weekly_hours_target"
+        )
+        .collect()
+        .lazy()
     )
 
     # Span of each episode, cut to the window; only episodes with at least one whole week.
     spans = (
-        contracts.group_by("episode_id")
+        contracts.group_by("ep")
         .agg(first_start_date=pl.col("start_date").min())
-        .join(episodes, on="episode_id", how="inner")
+        .join(episodes, on="ep", how="inner")
         .with_columns(
             span_start=pl.max_horizontal("first_start_date", "window_start"),
             span_end=pl.min_horizontal(pl.coalesce("exit_date", "eval_end"), pl.col("eval_end")),
@@ -183,24 +195,23 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
             last_monday=add_days(pl.col("span_end"), -6),  # a week ending on span_end
         )
         .filter(pl.col("first_monday") <= pl.col("last_monday"))
+        .collect()
+        .lazy()
     )
 
     # Contract segments: the Mondays on which each contract is in force, inside the span.
     # Two contracts starting the same day: the first one's segment is empty, so the last
     # signed one (then the greatest contract_id) is in force.
     segments = (
-        contracts.sort("episode_id", "start_date", "signed_date", "contract_id")
+        contracts.sort("ep", "start_date", "signed_date", "contract_id")
         .with_columns(  # the next row's start, if it is the same episode's (cheaper than over)
-            next_start_date=pl.when(pl.col("episode_id").shift(-1) == pl.col("episode_id")).then(
+            next_start_date=pl.when(pl.col("ep").shift(-1) == pl.col("ep")).then(
                 pl.col("start_date").shift(-1)
             )
         )
-        .join(
-            spans.select("episode_id", "first_monday", "last_monday"),
-            on="episode_id",
-            how="inner",
-        )
+        .join(spans.select("ep", "first_monday", "last_monday"), on="ep", how="inner")
         .select(
+            "ep",
             "episode_id",
             seg_first_monday=pl.max_horizontal(
                 "first_monday", first_monday_on_or_after(pl.col("start_date"))
@@ -214,6 +225,8 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
             seg_weeks=days_between(pl.col("seg_first_monday"), pl.col("seg_last_day")) // 7 + 1
         )
         .with_row_index("seg")
+        .collect()
+        .lazy()
     )
 
     # The activity rows of the weeks of each segment.
@@ -237,6 +250,8 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
             exempt=exempt.sum().cast(pl.Int64),
             met=(~exempt & (pl.col("hours") >= pl.col("target"))).sum().cast(pl.Int64),
         )
+        .collect()
+        .lazy()
     )
 
     per_episode = (
@@ -251,7 +266,7 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
             + pl.when(pl.col("target") <= 0).then(pl.col("missing")).otherwise(0),
             individual=pl.when("individual_target").then(pl.col("in_scope")).otherwise(0),
         )
-        .group_by("episode_id")
+        .group_by("ep")
         .agg(
             weeks_in_span=pl.col("seg_weeks").sum().cast(pl.Int64),
             weeks_exempt=pl.col("exempt").sum().cast(pl.Int64),
@@ -263,7 +278,7 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
     )
 
     units = (
-        spans.join(per_episode, on="episode_id", how="inner")
+        spans.join(per_episode, on="ep", how="inner")
         .filter(pl.col("weeks_in_scope") > 0)
         .with_columns(
             unit=pl.col("episode_id"),
@@ -344,23 +359,32 @@ def ceu_quality(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFram
         )
     met = [pl.col(c).fill_null(False) for c in checklist]
     numerator = pl.sum_horizontal([m.cast(pl.Int64) for m in met]) if met else pl.lit(0, pl.Int64)
+    # The items missing as bits (item i: bit i), then their names, listed once per pattern
+    # found rather than once per contract.
+    pattern = (
+        pl.sum_horizontal([(~m).cast(pl.Int64) * (1 << i) for i, m in enumerate(met)])
+        if met
+        else pl.lit(0, pl.Int64)
+    )
+    bit_set = [(pl.col("missing_pattern") & (1 << i)) != 0 for i in range(len(checklist))]
     missing = (
         pl.concat_list(
-            [pl.when(~m).then(pl.lit(c)) for m, c in zip(met, checklist, strict=True)]
+            [pl.when(bit).then(pl.lit(c)) for bit, c in zip(bit_set, checklist, strict=True)]
         ).list.drop_nulls()
         if met
         else pl.lit([], pl.List(pl.String))
     )
     episodes = episodes_as_of(tables, windows)
-    units = (
+    contracts = (
         contracts_as_of(tables, episodes)
         .filter(in_window(pl.col("signed_date")))
-        .with_columns(
-            unit=pl.col("contract_id"),
-            numerator=numerator,
-            denominator=pl.lit(len(checklist), pl.Int64),
-            items_missing=missing,
-        )
+        .with_columns(missing_pattern=pattern)
+    )
+    names = contracts.select("missing_pattern").unique().with_columns(items_missing=missing)
+    units = contracts.join(names, on="missing_pattern", how="left").with_columns(
+        unit=pl.col("contract_id"),
+        numerator=numerator,
+        denominator=pl.lit(len(checklist), pl.Int64),
     )
     return finish_units(units, ["episode_id", "kind", "signed_date", "items_missing"])
 
@@ -435,11 +459,23 @@ def reported(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame:
         active_at_eval_end=pl.col("exit_date").is_null()
         | (pl.col("exit_date") >= pl.col("eval_end")),
     )
-    appointments = appointments_as_of(tables, episodes)
+    # Two narrow joins, each of the few appointments it counts: never every appointment
+    # with every episode column.
     meetings = (
-        appointments.filter(
-            honoured_physical(p)
-            & in_window(pl.col("date"))
+        appointments_as_of(
+            tables,
+            episodes.select(
+                "episode_id",
+                "convention_id",
+                "orientation_date",
+                "exit_date",
+                "window_start",
+                "eval_end",
+            ),
+            honoured_physical(p),
+        )
+        .filter(
+            in_window(pl.col("date"))
             & (pl.col("date") >= pl.col("orientation_date"))
             & (pl.col("date") <= pl.coalesce("exit_date", "eval_end"))
         )
@@ -447,12 +483,14 @@ def reported(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame:
         .agg(physical_meetings=pl.len().cast(pl.Int64))
     )
     with_bilan = (
-        appointments.filter(
-            (pl.col("status") == "honore")
-            & (pl.col("purpose") == "bilan_final")
-            & pl.col("exit_date").is_not_null()
-            & (pl.col("date") <= pl.col("exit_date"))
+        appointments_as_of(
+            tables,
+            episodes.select("episode_id", "exit_date", "eval_end").filter(
+                pl.col("exit_date").is_not_null()
+            ),
+            (pl.col("status") == "honore") & (pl.col("purpose") == "bilan_final"),
         )
+        .filter(pl.col("date") <= pl.col("exit_date"))
         .select("episode_id")
         .unique()
         .with_columns(has_bilan_final=pl.lit(True))

@@ -833,3 +833,74 @@ def test_xlsx_missing_column_names_the_sheet(tmp_path):
     assert _message(excinfo) == (
         "Fichier extraits.xlsx (feuille Conventions) : colonne obligatoire « etp » absente."
     )
+
+
+# Cells to clean (padded ids, codes in capitals, a blank code), bad codes, keys out of order
+# and repeated (adjacent or not), children of unknown or set-aside parents in separate runs.
+MESSY: dict[str, str] = {
+    "conventions": BASE["conventions"],
+    "episodes": """\
+episode_id,beneficiary_id,convention_id,orientation_date,exit_date,exit_reason
+E1,B1,C1,2024-01-10,,
+E2,B2,C1,2024-02-01,2024-06-30,Emploi
+E3,B3,C3,2024-03-01,,
+E0, B0 ,C1,2024-03-01,,
+E9,B9,C9,2024-03-01,,
+""",
+    "appointments": """\
+appointment_id,episode_id,date,mode,status,purpose
+A1,E1,2024-01-15,physique,honore,accueil
+A3,E2,2024-07-15,visio,absent,suivi
+A2,E1,2024-01-05,telephone,honore,
+A4,E9,2024-03-05,physique,honore,suivi
+A5, E2 ,2024-03-06,PHYSIQUE,honore,
+A2,E1,2024-01-06,physique,honore,
+A6,E7,2024-03-07,physique,inconnu,suivi
+A7,E1,2024-03-08,   ,honore,suivi
+A8,E7,2024-03-09,physique,honore,suivi
+""",
+    "weekly_activity": """\
+episode_id,week_start,hours,exempt
+E2,2024-02-12,0,false
+E1,2024-01-22,12.5,true
+E1,2024-01-15,16,
+E1,2024-01-15,17,
+E2,2024-02-12,3,
+E7,2024-01-15,1,
+""",
+}
+
+
+def test_parquet_text_is_checked_like_the_same_csv(tmp_path):
+    """Rows read into memory take shortcuts (clean columns kept as read): same outcome."""
+    csv = read_extracts(_write(tmp_path / "csv", MESSY))
+    (tmp_path / "pq").mkdir()
+    for name in MESSY:
+        pl.read_csv(tmp_path / "csv" / f"{name}.csv", infer_schema=False).write_parquet(
+            tmp_path / "pq" / f"{name}.parquet"
+        )
+    pq = read_extracts(tmp_path / "pq")
+    for name in MESSY:
+        assert_frame_equal(pq.tables[name], csv.tables[name])
+    assert pq.counts == csv.counts
+    as_parquet = pl.col("file", "reason").str.replace_all(".csv", ".parquet", literal=True)
+    assert_frame_equal(pq.rejected, csv.rejected.with_columns(as_parquet))
+    assert csv.tables["episodes"]["beneficiary_id"].to_list() == ["B1", "B2", "B3", "B0"]
+    assert csv.tables["episodes"]["exit_reason"].to_list() == [None, "emploi", None, None]
+    appointments = csv.tables["appointments"]
+    assert appointments["appointment_id"].to_list() == ["A1", "A3", "A2", "A5"]
+    assert appointments["episode_id"].to_list() == ["E1", "E2", "E1", "E2"]
+    assert appointments["mode"].to_list() == ["physique", "visio", "telephone", "physique"]
+    assert csv.rejected.select("table", "line", "column").rows() == [
+        ("episodes", 6, "convention_id"),
+        ("appointments", 5, "episode_id"),
+        ("appointments", 7, "appointment_id"),
+        ("appointments", 8, "status"),
+        ("appointments", 8, "episode_id"),
+        ("appointments", 9, "mode"),
+        ("appointments", 10, "episode_id"),
+        ("weekly_activity", 5, "episode_id, week_start"),
+        ("weekly_activity", 6, "episode_id, week_start"),
+        ("weekly_activity", 7, "episode_id"),
+    ]
+    _check_counts(pq)
