@@ -639,6 +639,40 @@ def _dispositif_sheet(
     sheet.ws.set_column(15, 15, 60, fmt.wrap)
 
 
+COST_FIELDS = (
+    ("declared_personnel_eur", "Dépenses de personnel déclarées", "eur"),
+    ("eligible_personnel_eur", "Dépenses de personnel éligibles", "eur"),
+    ("ineligible_personnel_eur", "Dépenses exclues (taux d'affectation trop bas)", "eur"),
+    ("flat_rate", "Forfait autres dépenses", "pct"),
+    ("eligible_total_eur", "Total éligible", "eur"),
+    ("share", "Part du Département", "pct"),
+    ("due_eur", "Part due", "eur"),
+)
+
+
+def _costs_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any]) -> None:
+    """Cost-based conventions: from declared personnel costs to the amount earned (framework §5.5)."""
+    convs = [c for c in results.get("conventions", []) if c.get("costs")]
+    if not convs:
+        return
+    headers = ["Convention", "Structure", *(label for _, label, _ in COST_FIELDS),
+               "Montant retenu", "Plafonné", "Acquis", "Déjà versé", "Solde", "Personnels exclus"]
+    sheet = _Sheet(wb, fmt, "Coûts déclarés", headers, freeze_cols=1)
+    styles = ["text", "text", *(kind for _, _, kind in COST_FIELDS), "eur", "text", "eur", "eur", "eur", "wrap"]
+    for c in convs:
+        k = c["costs"]
+        values: list[Any] = [c.get("convention_id"), c.get("structure")]
+        for key, _, kind in COST_FIELDS:
+            values.append(eur(k.get(key)) if kind == "eur" else k.get(key))
+        values += [eur(c.get("amount_eur")), bool(k.get("capped_at_amount")), eur(c.get("earned_eur")),
+                   eur(c.get("paid_eur")), eur(c.get("solde_eur")), "; ".join(k.get("ineligible_staff") or [])]
+        sheet.add(values, styles)
+    sheet.ws.write_string(sheet.row + 1, 0, "Acquis = min(montant retenu, part × total éligible), "
+                          "total éligible = personnel éligible × (1 + forfait) ; arrondi une fois au centime.",
+                          fmt.note)
+    sheet.finish(wrap_cols=[len(headers) - 1])
+
+
 def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFrame) -> None:
     columns = [
         ("table", "Table"),
@@ -942,12 +976,13 @@ def write_workbook(
     fmt = _Formats(wb)
     try:
         _synthese(wb, fmt, results, index)
-        taken = {"Synthèse", "Lignes écartées", "Paramètres", "Exécution", "Comparaison"}
+        taken = {"Synthèse", "Lignes écartées", "Paramètres", "Exécution", "Comparaison", "Coûts déclarés"}
         for dispositif in dispositifs(results):
             name = _safe_sheet_name(f"Dispositif {dispositif}", taken)
             _dispositif_sheet(wb, fmt, name, results, dispositif, index)
         if comparison is not None:
             _comparison_sheet(wb, fmt, results, comparison, variant)
+        _costs_sheet(wb, fmt, results)
         _rejected_sheet(wb, fmt, rejected)
         _params_sheet(wb, fmt, params)
         _run_sheet(wb, fmt, results, rejected)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import openpyxl
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -198,6 +199,13 @@ def test_cost_based_arithmetic_is_in_results_and_page(tmp_path: Path) -> None:
     assert k["staff_ineligible"] == len(k["ineligible_staff"]) >= 1
     page = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="couts"' in page and "Financement sur coûts déclarés" in page
+    sheet = openpyxl.load_workbook(out / "report.xlsx")["Coûts déclarés"]
+    header = [cell.value for cell in sheet[1]]
+    row = {h: cell.value for h, cell in zip(header, sheet[2], strict=False)}
+    assert row["Convention"] == c["convention_id"]
+    assert round(Decimal(str(row["Part due"])), 2) == Decimal(k["due_eur"])
+    assert round(Decimal(str(row["Acquis"])), 2) == Decimal(c["earned_eur"])
+    assert row["Personnels exclus"] == "; ".join(k["ineligible_staff"])
     assert fr_eur(k["due_eur"]) in page and fr_eur(k["eligible_personnel_eur"]) in page
 
 
