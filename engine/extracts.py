@@ -33,6 +33,11 @@ Typed parquet columns are checked directly when their type fits the kind (a `Dat
 column for a date, a number for a decimal…), otherwise read as text; sheets are read as
 text (a date cell reads `AAAA-MM-JJ 00:00:00`, whose midnight time is accepted).
 A Windows-1252 CSV is re-encoded in memory; a UTF-8 one is streamed by polars.
+
+At scale (tens of millions of rows): a parquet file or a sheet is read into memory once,
+and its text and code columns that need no cleaning (`_clean_columns`) are kept as read,
+without a copy; a key sorted in file order proves there is no duplicate without hashing;
+parent ids are looked up once per run of equal ids.
 """
 
 from __future__ import annotations
@@ -794,11 +799,10 @@ def _strictly_increasing(frame: pl.DataFrame, key: list[str]) -> bool:
 
     Keys compare part by part (the first part, then the next one on a tie).
     """
-    grows: pl.Expr | None = None
-    for k in reversed(key):
+    grows = pl.col(key[-1]) > pl.col(key[-1]).shift(1)
+    for k in reversed(key[:-1]):
         now, before = pl.col(k), pl.col(k).shift(1)
-        grows = now > before if grows is None else (now > before) | ((now == before) & grows)
-    assert grows is not None
+        grows = (now > before) | ((now == before) & grows)
     check = frame.lazy().select(grows.slice(1).fill_null(False).all())
     return bool(check.collect(engine="streaming").item())
 
