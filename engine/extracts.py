@@ -119,6 +119,7 @@ _PARENT_WORDS = {
 }
 _PARENT_TABLES = {parent for t in TABLES.values() for parent, _ in t.parents.values()}
 _CHUNK = 1 << 23  # bytes read at a time to hash a file and check its encoding
+_LARGE = 1 << 20  # rows from which a one-pass check over a frame is worth the streaming engine
 _HEAD = 1 << 20  # bytes enough to hold the header line
 
 
@@ -524,14 +525,16 @@ def _direct(kind: str, dtype: pl.DataType) -> bool:
 
 
 def _read_value(col: Column, dtype: pl.DataType) -> pl.Expr:
-    """Return the value as read: typed when `_direct`, else stripped text, empty = null."""
+    """Return the value as read: typed when `_direct`, else stripped text.
+
+    An empty text is then made null, in a second step so that the stripping is computed once.
+    """
     expr = pl.col(col.name)
     if _direct(col.kind, dtype):
         return expr
     if dtype != pl.String:
         expr = expr.cast(pl.String)
-    # `replace` rather than `when(s != "").then(s)`: the stripping is computed once
-    return expr.str.strip_chars().replace("", None)
+    return expr.str.strip_chars()
 
 
 def _numeric_text(v: pl.Expr) -> pl.Expr:
@@ -804,7 +807,7 @@ def _strictly_increasing(frame: pl.DataFrame, key: list[str]) -> bool:
         now, before = pl.col(k), pl.col(k).shift(1)
         grows = (now > before) | ((now == before) & grows)
     check = frame.lazy().select(grows.slice(1).fill_null(False).all())
-    return bool(check.collect(engine="streaming").item())
+    return bool(check.collect(engine="streaming" if frame.height > _LARGE else "in-memory").item())
 
 
 def _validate(
@@ -833,6 +836,10 @@ def _validate(
             )
             for c in cols
         )
+        texts = [
+            _v(c.name) for c in cols if c.name not in clean and not _direct(c.kind, dtypes[c.name])
+        ]
+        lf = lf.with_columns(pl.when(pl.col(v) != "").then(pl.col(v)).alias(v) for v in texts)
         lf = lf.filter(~pl.all_horizontal(pl.col(_v(c.name)).is_null() for c in cols))
         return lf.with_columns(
             (
@@ -905,7 +912,7 @@ def _validate(
             .filter(value.is_not_null() & (value != before).fill_null(True))
             .join(parent.kept.to_frame(col).lazy(), on=col, how="anti"),
             raw.file,
-            True,
+            frame.height > _LARGE,
         )[col]
         if missing.len():
             orphan = frame[col].is_in(missing.implode()).fill_null(False)
