@@ -25,9 +25,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check engine indicators tests
 	$(BIN)/mypy engine indicators
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python -m engine.bench
+	$(BIN)/python -m engine.tools.bench
 
 clean:
 	rm -rf out .pytest_cache

@@ -16,9 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from engine.decisions import DecisionError
-from engine.extracts import ExtractError
-from engine.rules import RulesError
+from engine.model.decision_rules import DecisionError
+from engine.model.errors import ExtractError, RulesError
 
 app = typer.Typer(
     name="parcours",
@@ -76,8 +75,8 @@ VariantOpt = Annotated[
 
 
 def _book(rules: Path | None, sets: list[str] | None, variant: Path | None = None) -> Any:
-    from engine.rules import load_rules
-    from engine.whatif import edited_book, variant_from_options
+    from engine.load.rules import load_rules
+    from engine.load.variants import edited_book, variant_from_options
 
     return edited_book(load_rules(rules), variant_from_options(sets, variant))
 
@@ -96,9 +95,9 @@ def evaluate(
     when = _parse_date(as_of)
 
     def run() -> list[Path]:
-        from engine.evaluate import evaluate as run_evaluation
-        from engine.extracts import read_extracts
-        from engine.output import write_run
+        from engine.compute.pipeline import evaluate as run_evaluation
+        from engine.load.extracts import read_extracts
+        from engine.present.writer import write_run
 
         book = _book(rules, set_, variant)
         with console.status("Lecture des extraits…", spinner="dots") if console.is_terminal else _null():
@@ -179,7 +178,7 @@ def rules_cmd(
     when = _parse_date(at) if at else date.today()
 
     def run() -> None:
-        from engine.rules import load_rules
+        from engine.load.rules import load_rules
 
         _rules_listing(load_rules(rules), when)
 
@@ -258,9 +257,9 @@ def check(
         raise typer.Exit(2)
 
     def run() -> tuple[Any, list[Any]]:
-        from engine.extracts import read_extracts
-        from engine.registry import check_registry, rejected_findings
-        from engine.rules import load_rules
+        from engine.compute.registry import check_registry, rejected_findings
+        from engine.load.extracts import read_extracts
+        from engine.load.rules import load_rules
 
         book = load_rules(rules)
         extracts = read_extracts(data, profile)
@@ -270,7 +269,7 @@ def check(
     extracts, findings = _guard(run)
     from rich.text import Text
 
-    from engine.registry import counts as finding_counts
+    from engine.compute.registry import counts as finding_counts
 
     n_errors, n_warnings = finding_counts(findings)
     rejected = sum(c["rejected"] for c in extracts.counts.values())
@@ -324,8 +323,8 @@ def generate(
     """Génère des extraits synthétiques (pseudonymes) pour des conventions données."""
 
     def run() -> dict[str, int]:
-        from engine.generate import generate as gen
-        from engine.generate import read_conventions
+        from engine.synthetic.generate import generate as gen
+        from engine.synthetic.generate import read_conventions
 
         if not conventions.is_file():
             raise ExtractError(f"Fichier {conventions} introuvable.")
@@ -365,9 +364,11 @@ def whatif(
         raise typer.Exit(2)
 
     def run() -> list[Path]:
-        from engine.extracts import read_extracts
-        from engine.rules import load_rules
-        from engine.whatif import edited_book, run_whatif, variant_from_options, write_whatif
+        from engine.compute.whatif import run_whatif
+        from engine.load.extracts import read_extracts
+        from engine.load.rules import load_rules
+        from engine.load.variants import edited_book, variant_from_options
+        from engine.present.writer import write_whatif
 
         book = load_rules(rules)
         edits = variant_from_options(set_, variant)
@@ -401,7 +402,7 @@ def _whatif_summary(result: Any) -> None:
 
     from rich.text import Text
 
-    from engine.whatif import NO_EFFECT
+    from engine.compute.whatif import NO_EFFECT
 
     comp = result.comparison
     info = result.info
@@ -475,10 +476,10 @@ def explain(
     def run() -> str:
         import json
 
-        from engine.evaluate import evaluate as run_evaluation
-        from engine.explain import UnknownConvention, render_text
-        from engine.explain import explain as explain_convention
-        from engine.extracts import read_extracts
+        from engine.compute.pipeline import evaluate as run_evaluation
+        from engine.load.extracts import read_extracts
+        from engine.present.explain import UnknownConvention, render_text
+        from engine.present.explain import explain as explain_convention
 
         book = _book(rules, set_, variant)
         extracts = read_extracts(data, profile)

@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.contract import PROPOSALS, PUBLICS
+from engine.model.contract import PROPOSALS, PUBLICS
 from indicators.common import (
     add_days,
     days_between,

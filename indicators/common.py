@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.contract import TABLES
+from engine.model.contract import TABLES
 
 #: The columns every units frame starts with.
 UNIT_COLUMNS: tuple[str, ...] = ("convention_id", "unit", "numerator", "denominator")

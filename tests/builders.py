@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.contract import TABLES, empty_frame
+from engine.model.contract import TABLES, empty_frame
 
 
 def frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:

@@ -1,4 +1,4 @@
-"""Decision rules run by durable_rules (engine/decisions.py).
+"""Decision rules run by durable_rules (engine/decisions/backend.py).
 
 Pins the condition semantics (operators, nesting, missing fields), the firing order, the
 error messages, and the isolation of runs: two rule sets on the same fact ids in the same
@@ -19,17 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from engine import decisions
-from engine.decisions import (
-    DecisionError,
-    DecisionRule,
-    DecisionRuleError,
-    Outcome,
-    durable_ruleset,
-    run_decisions,
-    translate_condition,
-    validate_rule,
-)
+from engine.decisions import backend as decisions
+from engine.decisions.backend import durable_ruleset, run_decisions, translate_condition
+from engine.model.decision_rules import DecisionError, DecisionRule, DecisionRuleError, Outcome, validate_rule
 
 ROOT = Path(__file__).resolve().parents[1]
 

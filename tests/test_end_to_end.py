@@ -23,8 +23,8 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.contract import TABLES
-from engine.report_html import fr_eur
+from engine.model.contract import TABLES
+from engine.present.page import fr_eur
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 AS_OF = "2025-06-30"

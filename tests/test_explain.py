@@ -1,4 +1,4 @@
-"""`parcours explain` and engine/explain.py on hand-computed cases.
+"""`parcours explain` and engine/present/explain.py on hand-computed cases.
 
 The main case is tests/scenarios/premier_rendez_vous_15_ou_16_jours.yaml: four people
 oriented on 6 Jan 2025, first physical appointment on day 3, 10, 15 and 16 → 3/4 on time,
@@ -21,11 +21,12 @@ from test_scenarios import SCENARIOS, load_scenario, read_scenario_extracts, wri
 from typer.testing import CliRunner
 
 from engine import cli
-from engine.evaluate import RunResult, evaluate
-from engine.explain import UnknownConvention, explain, number, parameters_used, render_text
-from engine.extracts import read_extracts
-from engine.rules import load_rules
-from engine.whatif import edited_book, variant_from_options
+from engine.compute.pipeline import evaluate
+from engine.load.extracts import read_extracts
+from engine.load.rules import load_rules
+from engine.load.variants import edited_book, variant_from_options
+from engine.model.results import RunResult
+from engine.present.explain import UnknownConvention, explain, number, parameters_used, render_text
 
 runner = CliRunner()
 FIRST = SCENARIOS / "premier_rendez_vous_15_ou_16_jours.yaml"

@@ -11,15 +11,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from engine.contract import TABLES
-from engine.extracts import (
-    REJECTED_SCHEMA,
-    SOURCE_LINE,
-    ExtractError,
-    Extracts,
-    read_extracts,
-    write_rejected,
-)
+from engine.load.extracts import REJECTED_SCHEMA, SOURCE_LINE, read_extracts
+from engine.model.contract import TABLES
+from engine.model.errors import ExtractError
+from engine.model.extracts import Extracts
+from engine.present.writer import write_rejected
 
 # A small clean extract: every table, every row valid (line 2 = first data row).
 BASE: dict[str, str] = {
@@ -815,9 +811,9 @@ def test_write_rejected(tmp_path):
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
 def test_encoding_is_found_across_read_chunks(tmp_path, monkeypatch, encoding):
     """Small read chunks split the two bytes of `é` in UTF-8: still read as UTF-8."""
-    import engine.extracts
+    import engine.load.extracts
 
-    monkeypatch.setattr(engine.extracts, "_CHUNK", 3)
+    monkeypatch.setattr(engine.load.extracts, "_CHUNK", 3)
     x = read_extracts(_write(tmp_path / "d", {"conventions": BASE["conventions"]}, encoding))
     assert x.tables["conventions"]["structure"][1] == "Béthune Insertion"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine import contract
-from engine.contract import TABLES
-from engine.generate import (
+from engine.model import contract
+from engine.model.contract import TABLES
+from engine.synthetic.generate import (
     EARLY_EXIT_REASONS,
     GENERATED_TABLES,
     LATE_EXIT_REASONS,

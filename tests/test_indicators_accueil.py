@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from builders import frame, tables  # noqa: F401
 
-from engine.contract import PROPOSALS, PUBLICS, TABLES
+from engine.model.contract import PROPOSALS, PUBLICS, TABLES
 from indicators import accueil as ac
 from indicators.common import aggregate
 
@@ -321,8 +321,8 @@ def test_diagnostics_volume_target_is_prorated() -> None:
     - no own target, etp 1.2: 400 x 1.2 = 480 -> 480 x 90 / 365 = 8640/73;
     - final (as-of 31 Dec): own target 471 -> 471 (no proration);
     - as-of before the period: 0 days -> 0."""
-    from engine.evaluate import _volume_target
-    from engine.rules import load_rules
+    from engine.compute.pipeline import _volume_target
+    from engine.load.rules import load_rules
 
     book = load_rules()
     ind = book.indicators["accueil"]["diagnostics_volume"]
@@ -548,9 +548,9 @@ def test_evaluate_accueil_end_to_end() -> None:
     orientation_6w: E1 (10 d), E2 (50 d) -> 1/2 -> (1/2 - 0.5) / 0.4 = 0.
     opportunity_10d: E3 (5 d), E4 (9 d) -> 2/2 = 1 -> score 1.
     qualitative = 0.5 x 0 + 0.5 x 1 = 1/2; earned = 1000 x (0.5 x 1/2 + 0.5 x 1/2) = 500."""
-    from engine.evaluate import evaluate
-    from engine.extracts import Extracts
-    from engine.rules import load_rules
+    from engine.compute.pipeline import evaluate
+    from engine.load.rules import load_rules
+    from engine.model.extracts import Extracts
 
     conventions = frame(
         "conventions",

@@ -17,9 +17,9 @@ import polars as pl
 import pytest
 from builders import frame, tables  # noqa: F401
 
-from engine.contract import TABLES, Before, RequiredWhen
-from engine.extracts import read_extracts
-from engine.rules import load_rules
+from engine.load.extracts import read_extracts
+from engine.load.rules import load_rules
+from engine.model.contract import TABLES, Before, RequiredWhen
 from engine.synthetic.independants import TABLE_NAMES, generate
 from indicators import independants as ind
 from indicators.common import aggregate

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from builders import frame, tables  # noqa: F401
 
-from engine.contract import TABLES
+from engine.model.contract import TABLES
 from indicators import participants as pa
 from indicators.common import aggregate
 
@@ -145,8 +145,8 @@ def test_participants_target_is_prorated(
 ) -> None:
     """participants_volume target = participants_target x window days / period days (§5.3),
     through the engine's `_volume_target` and the indicator as the rules declare it."""
-    from engine.evaluate import _volume_target
-    from engine.rules import load_rules
+    from engine.compute.pipeline import _volume_target
+    from engine.load.rules import load_rules
 
     ind = load_rules().indicators["participants"]["participants_volume"]
     assert (ind.kind, ind.part, ind.target_column, ind.prorate) == (
@@ -172,9 +172,9 @@ def test_evaluate_participants_end_to_end() -> None:
     entering twice) -> score 80/100 = 4/5; weights 1.0 / 0.0 -> earned 30 000 x 4/5 = 24 000,
     solde 9 000. PA2 target 0, amount 1 000 €: not evaluable -> neutral policy, score 1,
     flag quantitative_not_evaluable, earned 1 000."""
-    from engine.evaluate import evaluate
-    from engine.extracts import Extracts
-    from engine.rules import load_rules
+    from engine.compute.pipeline import evaluate
+    from engine.load.rules import load_rules
+    from engine.model.extracts import Extracts
 
     def convention(cid: str, target: int, amount: str, paid: str) -> dict[str, Any]:
         return {

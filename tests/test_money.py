@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from engine.money import earned, rate_score, to_cents, volume_score, weighted_mean
+from engine.model.money import earned, rate_score, to_cents, volume_score, weighted_mean
 
 
 @pytest.mark.parametrize(

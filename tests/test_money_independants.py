@@ -15,11 +15,11 @@ from typing import Any
 import polars as pl
 import pytest
 
-from engine import money
-from engine.contract import TABLES, empty_frame
-from engine.evaluate import _cost_based, evaluate
-from engine.extracts import Extracts
-from engine.rules import apply_edits, load_rules, parse_set
+from engine.compute.pipeline import _cost_based, evaluate
+from engine.load.rules import apply_edits, load_rules, parse_set
+from engine.model import money
+from engine.model.contract import TABLES, empty_frame
+from engine.model.extracts import Extracts
 from indicators.independants import eligible_costs
 
 BOOK = load_rules()

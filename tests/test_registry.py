@@ -1,4 +1,4 @@
-"""The registry check (engine/registry.py) and `parcours check`.
+"""The registry check (engine/compute/registry.py) and `parcours check`.
 
 A small consistent registry gives no finding; each test plants one inconsistency and expects
 exactly that finding. Then the shipped sample registry (the whole of Annexe 4) and the CLI.
@@ -30,10 +30,11 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.contract import TABLES
-from engine.extracts import read_extracts
-from engine.registry import Finding, check_registry, eur, num
-from engine.rules import Edit, RuleBook, apply_edits, load_rules
+from engine.compute.registry import Finding, check_registry, eur, num
+from engine.load.extracts import read_extracts
+from engine.load.rules import apply_edits, load_rules
+from engine.model.contract import TABLES
+from engine.model.rulebook import Edit, RuleBook
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"

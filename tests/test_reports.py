@@ -32,9 +32,9 @@ import polars as pl
 import pytest
 from plotly.offline import get_plotlyjs
 
-from engine.report_html import fr_eur, fr_pct, write_html
-from engine.report_xlsx import MONEY_FIELDS, params_table, write_workbook
-from engine.rules import load_rules
+from engine.load.rules import load_rules
+from engine.present.page import fr_eur, fr_pct, write_html
+from engine.present.workbook import MONEY_FIELDS, params_table, write_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "out" / "test-artefacts"
@@ -693,7 +693,7 @@ def test_params_table_on_the_real_rules() -> None:
     pytest.importorskip(
         "engine.decisions", reason="engine.decisions absent de cet arbre de travail"
     )
-    from engine.rules import load_rules
+    from engine.load.rules import load_rules
 
     rows = params_table(load_rules(), date(2025, 6, 30))
     paths = {r["path"] for r in rows}
@@ -865,10 +865,10 @@ def test_reports_of_the_sample_run_reconcile(tmp_path: Path) -> None:
     pytest.importorskip(
         "engine.decisions", reason="engine.decisions absent de cet arbre de travail"
     )
-    from engine.evaluate import evaluate
-    from engine.extracts import read_extracts
-    from engine.output import results_json
-    from engine.rules import load_rules
+    from engine.compute.pipeline import evaluate
+    from engine.load.extracts import read_extracts
+    from engine.load.rules import load_rules
+    from engine.present.results_json import results_json
 
     when = date(2025, 6, 30)
     book = load_rules()

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.rules import DEFAULT_RULES_DIR, Edit, RulesError, apply_edits, load_rules, parse_set
+from engine.load.rules import DEFAULT_RULES_DIR, apply_edits, load_rules, parse_set
+from engine.model.errors import RulesError
+from engine.model.rulebook import Edit
 
 
 def test_shipped_rules_load_and_cite_sources():

@@ -3,8 +3,8 @@
 Each file tells a short story (a convention, a few beneficiaries and their dates), an
 `as_of` date, optional rule changes, and the figures expected: indicators as fractions,
 scores, euros, flags. The tables are written as tiny CSV files and read back through
-`engine.extracts.read_extracts`, so the whole pipeline runs (reading, checks, indicators,
-decisions, money); each `variants` entry runs through `engine.whatif.run_whatif`.
+`engine.load.extracts.read_extracts`, so the whole pipeline runs (reading, checks, indicators,
+decisions, money); each `variants` entry runs through `engine.compute.whatif.run_whatif`.
 Every difference between expected and computed is reported, in French, in one failure.
 """
 
@@ -21,11 +21,17 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.contract import TABLES
-from engine.evaluate import ConventionResult, RunResult, evaluate
-from engine.extracts import Extracts, read_extracts
-from engine.rules import LineDict, Problem, RuleBook, _Loader, _suggest, load_rules
-from engine.whatif import Variant, edited_book, parse_variant, run_whatif
+from engine.compute.pipeline import evaluate
+from engine.compute.whatif import run_whatif
+from engine.load.extracts import read_extracts
+from engine.load.rules import _suggest, load_rules
+from engine.load.variants import Variant, edited_book, parse_variant
+from engine.load.yaml_loader import LineDict, _Loader
+from engine.model.contract import TABLES
+from engine.model.errors import Problem
+from engine.model.extracts import Extracts
+from engine.model.results import ConventionResult, RunResult
+from engine.model.rulebook import RuleBook
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SCENARIO_KEYS = ("name", "description", "as_of", "tables", "changes", "expect", "variants")

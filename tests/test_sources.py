@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.rules import load_rules
+from engine.load.rules import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seed" / "deliberation-cp-2024-587.txt"

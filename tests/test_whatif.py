@@ -1,4 +1,4 @@
-"""What-if runs (`parcours whatif`, `--variant`, engine/whatif.py) and `parcours rules`.
+"""What-if runs (`parcours whatif`, `--variant`, engine/compute/whatif.py) and `parcours rules`.
 
 The fixture merges the four scenario stories of tests/scenarios (four conventions, hand
 computed there) and adds a `budget_lines` table. With `first_appointment_max_days = 10`:
@@ -23,18 +23,12 @@ from test_scenarios import SCENARIOS, load_scenario, write_tables
 from typer.testing import CliRunner
 
 from engine import cli
-from engine.evaluate import evaluate
-from engine.extracts import read_extracts
-from engine.output import results_json
-from engine.rules import DEFAULT_RULES_DIR, load_rules
-from engine.whatif import (
-    NO_EFFECT,
-    VariantError,
-    load_variant,
-    run_whatif,
-    totals_check,
-    variant_from_options,
-)
+from engine.compute.pipeline import evaluate
+from engine.compute.whatif import NO_EFFECT, run_whatif, totals_check
+from engine.load.extracts import read_extracts
+from engine.load.rules import DEFAULT_RULES_DIR, load_rules
+from engine.load.variants import VariantError, load_variant, variant_from_options
+from engine.present.results_json import results_json
 
 AS_OF = "2025-06-30"
 runner = CliRunner()

@@ -27,7 +27,7 @@ from datetime import date
 
 import polars as pl
 
-from engine.generate import (
+from engine.synthetic.draws import (
     _as_date,
     _as_float,
     _cast,

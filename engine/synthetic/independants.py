@@ -29,8 +29,8 @@ from datetime import date
 
 import polars as pl
 
-from engine.contract import TABLES
-from engine.generate import _as_date, _as_float, _days, _part, _pick, _with_hashes
+from engine.model.contract import TABLES
+from engine.synthetic.draws import _as_date, _as_float, _days, _part, _pick, _with_hashes
 
 # Streams of draws (distinct from those of `engine.generate`).
 S_CONV, S_EPISODE, S_EPISODE2, S_OUTCOME, S_APPOINTMENT, S_STAFF = range(201, 207)

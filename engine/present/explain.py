@@ -28,10 +28,10 @@ from typing import Any
 
 import polars as pl
 
-from engine.errors import ParcoursError
-from engine.evaluate import ConventionResult, IndicatorResult, RunResult
-from engine.money import euros, fraction_text
-from engine.rules import IndicatorDef, RuleBook, RulesError
+from engine.model.errors import ParcoursError, RulesError
+from engine.model.money import euros, fraction_text
+from engine.model.results import ConventionResult, IndicatorResult, RunResult
+from engine.model.rulebook import IndicatorDef, RuleBook
 
 MAX_UNITS = 20
 
@@ -524,7 +524,7 @@ def _mean(c: ConventionResult) -> Fraction | None:
 def _cents(value: Any) -> Decimal | None:
     if value is None:
         return None
-    from engine.money import to_cents
+    from engine.model.money import to_cents
 
     return to_cents(Fraction(value))
 

@@ -1,6 +1,6 @@
 """The registry check: the conventions table against the framework and the totals the text states.
 
-`check_registry(tables, book)` takes the tables read by `engine.extracts.read_extracts`
+`check_registry(tables, book)` takes the tables read by `engine.load.extracts.read_extracts`
 (`conventions`, and optionally `budget_lines` and `stated_totals`) and the rules, and returns
 a short list of `Finding`s (French messages), nothing evaluated. Three families:
 
@@ -40,9 +40,10 @@ from typing import Any, Literal
 
 import polars as pl
 
-from engine.contract import DECIMAL
-from engine.money import CENT
-from engine.rules import RuleBook, RulesError
+from engine.model.contract import DECIMAL
+from engine.model.errors import RulesError
+from engine.model.money import CENT
+from engine.model.rulebook import RuleBook
 
 Level = Literal["erreur", "avertissement"]
 ERROR: Level = "erreur"
@@ -777,7 +778,7 @@ def check_registry(tables: dict[str, pl.DataFrame], book: RuleBook) -> list[Find
     """Return every finding on the registry `tables`.
 
     `tables`: `conventions` (required), `budget_lines` and `stated_totals` (optional, may be
-    empty), typed as `engine.extracts.read_extracts` returns them.
+    empty), typed as `engine.load.extracts.read_extracts` returns them.
     """
     findings: list[Finding] = []
     ctx = _prepare(tables, book, findings)

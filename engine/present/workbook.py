@@ -26,7 +26,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.rules import RuleBook
+    from engine.model.rulebook import RuleBook
 
 __all__ = [
     "MONEY_FIELDS",

@@ -21,7 +21,7 @@ from typing import Any
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from engine.report_xlsx import (
+from engine.present.workbook import (
     FUNDING_LABELS,
     budget_line_of,
     budget_line_totals,

@@ -12,95 +12,24 @@ The pipeline, for every dispositif that has rules:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from types import ModuleType
 from typing import Any
 
 import polars as pl
 
-from engine import money
-from engine.decisions import Outcome, run_decisions
-from engine.extracts import Extracts
-from engine.rules import IndicatorDef, RuleBook
+from engine.decisions.backend import run_decisions
+from engine.model import money
+from engine.model.decision_rules import Outcome
+from engine.model.extracts import Extracts
+from engine.model.results import ConventionResult, IndicatorResult, RunResult
+from engine.model.rulebook import IndicatorDef, RuleBook
+from indicators import accueil, common, equilibre, independants, participants
 
 SETTABLE = ("quantitative_score", "qualitative_score", "quantitative_weight", "qualitative_weight")
-
-
-@dataclass
-class IndicatorResult:
-    """One indicator of one convention."""
-
-    id: str
-    kind: str
-    part: str
-    numerator: int | None = None
-    denominator: int | None = None
-    value: Fraction | None = None
-    target: Fraction | None = None
-    floor: Fraction | None = None
-    score: Fraction | None = None
-    weight: Fraction | None = None
-    evaluable: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ConventionResult:
-    """Everything a run says about one convention."""
-
-    attrs: dict[str, Any]
-    window_start: date
-    eval_end: date
-    final: bool
-    indicators: dict[str, IndicatorResult]
-    reported: dict[str, Any]
-    quantitative_score: Fraction | None
-    qualitative_score: Fraction | None
-    quantitative_weight: Fraction
-    qualitative_weight: Fraction
-    amount: Decimal
-    earned_exact: Fraction
-    earned: Decimal
-    paid: Decimal
-    solde: Decimal
-    flags: list[str]
-    warnings: list[str]
-    decisions: list[str]
-    params: dict[str, Any]
-    costs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def convention_id(self) -> str:
-        """The convention's id."""
-        return str(self.attrs["convention_id"])
-
-
-@dataclass
-class RunResult:
-    """A whole run: what was read, with which rules, and the result per convention."""
-
-    as_of: date
-    book: RuleBook
-    extracts: Extracts
-    conventions: list[ConventionResult]
-    units: dict[tuple[str, str], pl.DataFrame]
-    skipped: list[tuple[str, str, str]]  # convention id, dispositif, reason (French)
-
-    @property
-    def final(self) -> bool:
-        """True when every evaluated convention's period has ended by as_of."""
-        return bool(self.conventions) and all(c.final for c in self.conventions)
-
-    def convention(self, convention_id: str) -> ConventionResult:
-        """The result of one convention (KeyError when absent)."""
-        for c in self.conventions:
-            if c.convention_id == convention_id:
-                return c
-        raise KeyError(convention_id)
 
 
 def windows_frame(conventions: pl.DataFrame, as_of: date) -> pl.DataFrame:
@@ -111,8 +40,14 @@ def windows_frame(conventions: pl.DataFrame, as_of: date) -> pl.DataFrame:
     )
 
 
-def _indicator_functions(dispositif: str) -> Any:
-    return importlib.import_module(f"indicators.{dispositif}")
+#: The indicator functions of each dispositif: `indicators/<dispositif>.py`, one function per indicator id.
+INDICATOR_MODULES: dict[str, ModuleType] = {
+    "accueil": accueil, "equilibre": equilibre, "independants": independants, "participants": participants,
+}
+
+
+def _indicator_functions(dispositif: str) -> ModuleType:
+    return INDICATOR_MODULES[dispositif]
 
 
 def _aggregate(module: Any, ind: IndicatorDef, units: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
@@ -121,8 +56,6 @@ def _aggregate(module: Any, ind: IndicatorDef, units: pl.DataFrame, windows: pl.
     `aggregate_<id>` of the dispositif's module or of indicators.common when one exists
     (e.g. occupancy: days in the window), else the sums of the units.
     """
-    from indicators import common
-
     custom: Callable[..., pl.DataFrame] | None = (
         getattr(module, f"aggregate_{ind.id}", None) or getattr(common, f"aggregate_{ind.id}", None)
     )

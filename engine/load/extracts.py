@@ -59,7 +59,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from engine.contract import (
+from engine.model.contract import (
     DTYPES,
     READ_ORDER,
     TABLES,
@@ -68,7 +68,8 @@ from engine.contract import (
     RequiredWhen,
     Table,
 )
-from engine.errors import ExtractError
+from engine.model.errors import ExtractError
+from engine.model.extracts import Extracts
 
 __all__ = [
     "REJECTED_SCHEMA",
@@ -76,7 +77,6 @@ __all__ = [
     "ExtractError",
     "Extracts",
     "read_extracts",
-    "write_rejected",
 ]
 
 SOURCE_LINE = "source_line"
@@ -121,25 +121,6 @@ _PARENT_TABLES = {parent for t in TABLES.values() for parent, _ in t.parents.val
 _CHUNK = 1 << 23  # bytes read at a time to hash a file and check its encoding
 _LARGE = 1 << 20  # rows from which a one-pass check over a frame is worth the streaming engine
 _HEAD = 1 << 20  # bytes enough to hold the header line
-
-
-@dataclass
-class Extracts:
-    """The extracts of one run, read and checked.
-
-    `tables`: every table of the contract; kept rows only, typed per `Table.schema`, plus
-    `source_line` (Int64); an empty frame of that schema when the table is absent.
-    `rejected`: one row per problem (`REJECTED_SCHEMA`: table, file, line, column, value,
-    reason). `counts`: per table present, `rows` = `kept` + `rejected` (a row with several
-    problems is one rejected row). `files`: file name -> sha256 of the bytes read (the
-    source profile included). `source`: the folder or workbook read.
-    """
-
-    tables: dict[str, pl.DataFrame]
-    rejected: pl.DataFrame
-    counts: dict[str, dict[str, int]]
-    files: dict[str, str]
-    source: str
 
 
 # --------------------------------------------------------------------------- profile
@@ -1061,22 +1042,3 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
     )
 
 
-def write_rejected(extracts: Extracts, out_dir: Path) -> list[Path]:
-    """Write `out_dir/rejected/<table>.csv` (UTF-8, `,`) for each table with problems.
-
-    Columns as `Extracts.rejected`. A stale file of a previous run for a table without
-    problems is removed. Returns the paths written.
-    """
-    folder = Path(out_dir) / "rejected"
-    written: list[Path] = []
-    for name in READ_ORDER:
-        path = folder / f"{name}.csv"
-        part = extracts.rejected.filter(pl.col("table") == name)
-        if part.height == 0:
-            if path.is_file():
-                path.unlink()
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        part.write_csv(path)
-        written.append(path)
-    return written

@@ -5,18 +5,15 @@ One module writes files, so that the rest of the engine returns data only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-from engine.evaluate import ConventionResult, IndicatorResult, RunResult
-from engine.extracts import write_rejected
-from engine.money import euros, fraction_text, to_cents
+from engine.model.money import euros, fraction_text, to_cents
+from engine.model.results import ConventionResult, IndicatorResult, RunResult
 
 
 def version() -> str:
@@ -145,24 +142,3 @@ def results_json(run: RunResult) -> dict[str, Any]:
     }
 
 
-def write_json(document: dict[str, Any], path: Path) -> Path:
-    """Write a JSON document as UTF-8, indented, French text kept readable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def write_run(run: RunResult, out_dir: Path, *, reports: bool = True) -> list[Path]:
-    """Write `results.json`, `rejected/`, `report.xlsx` and `report.html` into `out_dir`."""
-    from engine.report_html import write_html
-    from engine.report_xlsx import params_table, write_workbook
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = results_json(run)
-    written = [write_json(results, out_dir / "results.json")]
-    written.extend(write_rejected(run.extracts, out_dir))
-    if reports:
-        params = params_table(run.book, run.as_of)
-        written.append(write_workbook(results, out_dir / "report.xlsx", params=params, rejected=run.extracts.rejected))
-        written.append(write_html(results, out_dir / "report.html", params=params))
-    return written

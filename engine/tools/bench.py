@@ -1,6 +1,6 @@
 """Benchmark: generate a department-scale and a national-scale extract, then time `evaluate`.
 
-`python -m engine.bench [--national-episodes N]`
+`python -m engine.tools.bench [--national-episodes N]`
 
 1. Department scale: the sample conventions (`sample_data/conventions.csv`, the 15 lines of
    operation 1.2), scaled to about `--dept-episodes` episodes, written as CSV to
@@ -14,7 +14,7 @@
    printed. If the command fails (it may not exist yet), the evaluation is skipped with a
    message and the generation figures are still reported.
 
-Generation runs in a subprocess too (`python -m engine.generate`), so its time and peak
+Generation runs in a subprocess too (`python -m engine.synthetic.generate`), so its time and peak
 memory are measured the same way. `bench_data/` is git-ignored; an extract already generated
 with the same parameters is reused unless `--regenerate` is given.
 """
@@ -36,9 +36,9 @@ from typing import Any
 
 import polars as pl
 
-from engine.generate import Profile, count_episodes, read_conventions
+from engine.synthetic.generate import Profile, count_episodes, read_conventions
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 EXTRA_TABLES = ("budget_lines.csv", "stated_totals.csv")
 
@@ -157,7 +157,7 @@ def prepare(
         [
             sys.executable,
             "-m",
-            "engine.generate",
+            "engine.synthetic.generate",
             "--conventions",
             str(folder / "conventions.csv"),
             "--out",
@@ -251,9 +251,9 @@ def print_evaluation(name: str, runs: list[Run]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry: `python -m engine.bench`."""
+    """Command line entry: `python -m engine.tools.bench`."""
     parser = argparse.ArgumentParser(
-        prog="python -m engine.bench",
+        prog="python -m engine.tools.bench",
         description="Mesure la génération et l'évaluation à l'échelle départementale et nationale.",
     )
     parser.add_argument("--dept-episodes", type=int, default=3_000)
