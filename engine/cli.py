@@ -18,6 +18,7 @@ from rich.table import Table
 
 from engine.model.decision_rules import DecisionError
 from engine.model.errors import ExtractError, RulesError
+from engine.register.cli import Recorder, RegisterOpt, payments_app, runs_app
 
 app = typer.Typer(
     name="parcours",
@@ -26,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(runs_app, name="runs")
+app.add_typer(payments_app, name="payments")
 console = Console()
 if not console.is_terminal:
     console = Console(width=160)
@@ -90,9 +93,13 @@ def evaluate(
     set_: SetOpt = None,
     profile: ProfileOpt = None,
     variant: VariantOpt = None,
+    record: Annotated[str | None, typer.Option("--record", help="Enregistrer l'évaluation sous ce libellé.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Remplacer l'évaluation de même libellé.")] = False,
+    register: RegisterOpt = None,
 ) -> None:
     """Évaluation trimestrielle ou finale : indicateurs, décisions, montants et solde par convention."""
     when = _parse_date(as_of)
+    recorder = Recorder.open(record, replace, register, data) if record or register else None
 
     def run() -> list[Path]:
         from engine.compute.pipeline import evaluate as run_evaluation
@@ -102,8 +109,11 @@ def evaluate(
         book = _book(rules, set_, variant)
         with console.status("Lecture des extraits…", spinner="dots") if console.is_terminal else _null():
             extracts = read_extracts(data, profile)
+            extracts = recorder.paid(extracts, when) if recorder else extracts
         with console.status("Calcul des indicateurs et des montants…") if console.is_terminal else _null():
             result = run_evaluation(extracts, book, when)
+        if recorder:
+            recorder.record(result)
         with console.status("Écriture des rapports…") if console.is_terminal else _null():
             written = write_run(result, out)
         _summary(result)

@@ -43,7 +43,7 @@ INDICATOR_KINDS = ("rate", "volume", "reported")
 PARTS = ("qualitative", "quantitative", "none")
 DECISION_KEYS = {"stage", "description", "source", "when", "then", "enabled"}
 STAGES = ("scoring", "payment")
-FILE_KEYS = {"dispositif", "label", "parameters", "indicators", "decisions", "description", "labels"}
+FILE_KEYS = {"dispositif", "label", "parameters", "indicators", "decisions", "description", "labels", "payments"}
 INDEX_KEYS = {"title", "documents", "folders"}
 
 
@@ -539,3 +539,133 @@ def parse_set(option: str) -> Edit:
         raise RulesError([Problem("--set", 0, option, "forme attendue PARAMÈTRE=VALEUR")])
     path, value = option.split("=", 1)
     return Edit(path=path.strip(), value=value.strip(), origin="--set")
+
+
+# --------------------------------------------------------------------------- payment schedules
+
+SCHEDULE_KEYS = {"label", "applies_to", "total_eur", "instalments", "description"}
+INSTALMENT_KEYS = {"id", "label", "condition", "share", "amount_eur", "rest", "due_by", "source"}
+CONDITIONS = ("signature", "intermediate_report", "final_report", "date")
+
+
+@dataclass(frozen=True)
+class Instalment:
+    """One instalment of a payment schedule: a share of the amount, a given amount, or the rest."""
+
+    id: str
+    label: str
+    condition: str
+    share: Decimal | None = None
+    amount_eur: Decimal | None = None
+    rest: bool = False
+    due_by: date | None = None
+    source: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PaymentSchedule:
+    """A dispositif's payment schedule (`payments:` of a rules file); `applies_to`: column -> values."""
+
+    id: str
+    dispositif: str
+    label: str
+    instalments: tuple[Instalment, ...]
+    applies_to: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    total_eur: Decimal | None = None
+    file: str = ""
+    line: int = 0
+
+
+def load_payments(root: Path | str | None = None) -> dict[str, list[PaymentSchedule]]:
+    """The payment schedules of the rules tree, per dispositif; RulesError listing every problem.
+
+    A schedule without `applies_to` is the dispositif's default. Each instalment gives a
+    `share` of the convention's amount, a fixed `amount_eur`, or neither (the amount the
+    convention fixes, left blank in the text); `rest: true` marks the solde.
+    """
+    root = Path(root) if root else DEFAULT_RULES_DIR
+    c = _Collector()
+    documents: Mapping[str, Any] = {}
+    index = root / "index.yaml"
+    if index.exists():
+        data = _read_yaml(c, root, index)
+        documents = (data.get("documents") or {}) if isinstance(data, Mapping) else {}
+    out: dict[str, list[PaymentSchedule]] = {}
+    for file in sorted(p for p in root.rglob("*.yaml") if p.is_file() and p != index):
+        data = _read_yaml(c, root, file)
+        if not isinstance(data, Mapping) or "payments" not in data:
+            continue
+        rel = _rel(root, file)
+        folder = file.parent.relative_to(root).parts
+        dispositif = str(data.get("dispositif") or (folder[0] if folder else ""))
+        node = data["payments"]
+        if not isinstance(node, Mapping) or not dispositif:
+            c.add(rel, _line(data, "payments"), "payments",
+                  "table d'échéanciers attendue dans un dossier de dispositif")
+            continue
+        for sched_id, spec in node.items():
+            path = f"{dispositif}.payments.{sched_id}"
+            if not isinstance(spec, Mapping):
+                c.add(rel, _line(node, str(sched_id)), path, "table attendue (label, instalments)")
+                continue
+            _check_keys(c, rel, spec, SCHEDULE_KEYS, path)
+            instalments = _load_instalments(c, rel, path, spec.get("instalments"), documents, _line(spec))
+            applies = spec.get("applies_to") or {}
+            if not isinstance(applies, Mapping):
+                c.add(rel, _line(spec, "applies_to"), f"{path}.applies_to", "table colonne: [valeurs] attendue")
+                applies = {}
+            total = _to_decimal(spec["total_eur"]) if "total_eur" in spec else None
+            if "total_eur" in spec and total is None:
+                c.add(rel, _line(spec, "total_eur"), f"{path}.total_eur",
+                      f"montant attendu, trouvé « {spec['total_eur']} »")
+            out.setdefault(dispositif, []).append(PaymentSchedule(
+                id=str(sched_id), dispositif=dispositif, label=str(spec.get("label", sched_id)),
+                instalments=tuple(instalments), total_eur=total, file=rel, line=_line(node, str(sched_id)),
+                applies_to={str(k): tuple(str(v) for v in (vs if isinstance(vs, list) else [vs]))
+                            for k, vs in applies.items()},
+            ))
+    if c.problems:
+        raise RulesError(c.problems)
+    return out
+
+
+def _load_instalments(c: _Collector, rel: str, path: str, node: Any, documents: Mapping[str, Any],
+                      line: int) -> list[Instalment]:
+    if not isinstance(node, list) or not node:
+        c.add(rel, line, f"{path}.instalments", "liste de versements attendue")
+        return []
+    found: list[Instalment] = []
+    shares = Decimal(0)
+    for number, spec in enumerate(node, start=1):
+        where = f"{path}.instalments[{number}]"
+        if not isinstance(spec, Mapping):
+            c.add(rel, line, where, "table attendue (id, label, condition, share | amount_eur | rest, source)")
+            continue
+        _check_keys(c, rel, spec, INSTALMENT_KEYS, where)
+        _check_source(c, rel, spec, where, documents, _line(spec))
+        condition = spec.get("condition")
+        if condition not in CONDITIONS:
+            c.add(rel, _line(spec, "condition"), f"{where}.condition",
+                  f"« {condition} » inconnu (attendu : {', '.join(CONDITIONS)})" + _suggest(str(condition), CONDITIONS))
+        share = _to_decimal(spec["share"]) if "share" in spec else None
+        amount = _to_decimal(spec["amount_eur"]) if "amount_eur" in spec else None
+        for key, value in (("share", share), ("amount_eur", amount)):
+            if key in spec and (value is None or value < 0):
+                c.add(rel, _line(spec, key), f"{where}.{key}", f"nombre positif attendu, trouvé « {spec[key]} »")
+        if share is not None and amount is not None:
+            c.add(rel, _line(spec), where, "« share » ou « amount_eur », pas les deux")
+        shares += share or 0
+        due = spec.get("due_by")
+        if due is not None and not isinstance(due, date):
+            c.add(rel, _line(spec, "due_by"), f"{where}.due_by", f"date invalide « {due} » (attendu AAAA-MM-JJ)")
+            due = None
+        found.append(Instalment(
+            id=str(spec.get("id", number)), label=str(spec.get("label", spec.get("id", number))),
+            condition=str(condition), share=share, amount_eur=amount, rest=bool(spec.get("rest", False)),
+            due_by=due, source=_plain(spec.get("source") or {}),
+        ))
+    if shares and shares != 1:
+        c.add(rel, line, f"{path}.instalments", f"les parts des versements doivent faire 1, elles font {shares}")
+    if sum(1 for i in found if i.rest) > 1 or (found and any(i.rest for i in found[:-1])):
+        c.add(rel, line, f"{path}.instalments", "seul le dernier versement peut être le solde (« rest: true »)")
+    return found

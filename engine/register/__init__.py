@@ -1,0 +1,1 @@
+"""The run register: official runs kept in a database, compared, reproduced; payments made."""

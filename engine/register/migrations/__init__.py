@@ -1,0 +1,1 @@
+"""Alembic migrations of the register (run in code by engine.register.db.migrate)."""
