@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from engine.load.rules import PaymentSchedule
+from engine.model.money import euros
 from engine.model.results import RunResult
 from engine.present.results_json import results_json
 from engine.register.db import (
@@ -130,7 +131,7 @@ def record_run(
     doc = results_json(run)
     files = rules_files(Path(run.book.root))
     from_register = {
-        c.convention_id: str(c.paid) for c in run.conventions if paid_origin.get(c.convention_id) == "registre"
+        c.convention_id: euros(c.paid) for c in run.conventions if paid_origin.get(c.convention_id) == "registre"
     }
     manifest = {
         "rules_sha256": run.book.sha256,
