@@ -323,18 +323,22 @@ def test_two_processes_recording_at_once(url: str, tmp_path: Path) -> None:
     open_register(url, create=True).dispose()
     # two labels: both succeed (the second waits for the first's transaction)
     a, marker_a, go_a = _start(tmp_path, url, "T2 2025", "conventions", "a")
-    b, marker_b, go_b = _start(tmp_path, url, "T2 2025 bis", "none", "b")
-    _wait(a, marker_a)
+    _wait(a, marker_a)  # A is inside its transaction
+    b, marker_b, go_b = _start(tmp_path, url, "T2 2025 bis", "start", "b")
+    _wait(b, marker_b)  # B is about to begin its own
+    go_b.write_text("go")
     time.sleep(0.5)
     go_a.write_text("go")
-    out_a, err_a = a.communicate(timeout=120)
-    out_b, err_b = b.communicate(timeout=120)
+    _, err_a = a.communicate(timeout=120)
+    _, err_b = b.communicate(timeout=120)
     assert a.returncode == 0 and b.returncode == 0, (err_a, err_b)
     # one label: one succeeds, the other is refused in French
     c, marker_c, go_c = _start(tmp_path, url, "T3 2025", "commit", "c")
-    d, marker_d, go_d = _start(tmp_path, url, "T3 2025", "none", "d")
     _wait(c, marker_c)
-    time.sleep(1.0)
+    d, marker_d, go_d = _start(tmp_path, url, "T3 2025", "start", "d")
+    _wait(d, marker_d)
+    go_d.write_text("go")
+    time.sleep(0.5)
     go_c.write_text("go")
     _, err_c = c.communicate(timeout=120)
     _, err_d = d.communicate(timeout=120)
@@ -382,3 +386,18 @@ def test_migrate_verb_and_default_register(tmp_path: Path, monkeypatch: pytest.M
     assert db.register_url(None, tmp_path / "data") == f"sqlite:///{tmp_path / 'registre.sqlite'}"
     monkeypatch.setenv(db.ENV_VAR, "postgresql+psycopg://u@h/b")
     assert db.register_url(None, tmp_path / "data") == "postgresql+psycopg://u@h/b"
+
+
+def test_rejected_rows_and_counts_are_kept(url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data)
+    with (data / "participants.csv").open("a", encoding="utf-8") as f:
+        f.write("P999999,PA-CCAS-LIEVIN,31/13/2025\n")
+    run_id = _record(url, data, date(2025, 6, 30), "T2 2025")
+    engine = open_register(url)
+    run = store.get_run(engine, run_id)
+    assert run["tables"]["participants"] == {"rows": 870, "kept": 869, "rejected": 1}
+    assert [(r["table_name"], r["line"], r["column_name"]) for r in run["rejected_rows"]] == [
+        ("participants", 871, "entry_date")]
+    assert run["rejected_rows"][0]["reason"]
+    engine.dispose()

@@ -175,9 +175,10 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine; on SQLite every transaction takes the write lock at once (BEGIN IMMEDIATE).
+    """An engine; on SQLite a writing transaction (`writing(engine)`) takes the lock at once.
 
-    Two processes recording at once then queue (30 s) instead of failing half-way.
+    BEGIN IMMEDIATE: two processes recording at once queue (30 s) instead of failing half-way;
+    reading transactions stay deferred, so that reading never waits for a recording.
     """
     try:
         parsed = sa.make_url(url)
@@ -196,7 +197,8 @@ def make_engine(url: str) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            mode = "IMMEDIATE" if connection.get_execution_options().get("parcours_write") else "DEFERRED"
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     try:
@@ -206,6 +208,11 @@ def make_engine(url: str) -> Engine:
             f"Pilote de base de données absent pour {shown(url)} ({error}) : installer"
             " l'extra « postgres » (pip install 'parcours[postgres]')."
         ) from None
+
+
+def writing(engine: Engine) -> Engine:
+    """The engine for a writing transaction (BEGIN IMMEDIATE on SQLite)."""
+    return engine.execution_options(parcours_write=True)
 
 
 # --------------------------------------------------------------------------- schema version
@@ -247,7 +254,7 @@ def migrate(url: str) -> tuple[str | None, str]:
     try:
         before, _ = _guarded(lambda: current_revision(engine), url)
         config = _alembic_config(url)
-        with engine.begin() as conn:
+        with writing(engine).begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
         return before, head_revision()

@@ -31,6 +31,7 @@ from engine.register.db import (
     run_rejected,
     run_tables,
     runs,
+    writing,
 )
 from engine.register.payments import next_instalment, schedule_for
 
@@ -206,8 +207,9 @@ def record_run(
         for r in rejected.to_dicts()
     ]
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    _checkpoint("start")
     try:
-        with engine.begin() as conn:
+        with writing(engine).begin() as conn:
             old = conn.execute(sa.select(runs.c.id).where(runs.c.label == label, runs.c.status == CURRENT)).scalar()
             if old is not None and not replace:
                 raise RegisterError(
@@ -379,7 +381,7 @@ def record_payments(engine: Engine, items: Iterable[Mapping[str, Any]], origin: 
     if not rows:
         return 0
     try:
-        with engine.begin() as conn:
+        with writing(engine).begin() as conn:
             keys = [(r["convention_id"], r["reference"]) for r in rows]
             taken = conn.execute(
                 sa.select(payments.c.convention_id, payments.c.reference).where(

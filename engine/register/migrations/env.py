@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from engine.register.db import make_engine, metadata
+from engine.register.db import make_engine, metadata, writing
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -13,6 +13,6 @@ if connection is not None:
     context.run_migrations()
 else:  # pragma: no cover - `alembic` run by hand with sqlalchemy.url set
     engine = make_engine(str(config.get_main_option("sqlalchemy.url")))
-    with engine.begin() as conn:
+    with writing(engine).begin() as conn:
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
         context.run_migrations()
