@@ -23,9 +23,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from engine.load.yaml_loader import LineDict, _line, _Loader
+from engine.load.yaml_loader import RULES_LIMITS, LineDict, _line, read_yaml
 from engine.model.decision_rules import DecisionRule, validate_rule
 from engine.model.errors import Problem, RulesError
 from engine.model.rulebook import Edit, IndicatorDef, Param, RuleBook
@@ -235,26 +233,10 @@ def _walk_params(c: _Collector, rel: str, prefix: str, node: Any, out: dict[str,
 
 
 def _read_yaml(c: _Collector, root: Path, file: Path) -> Any:
+    """Read one rules file through the one YAML loader (limits, lines, duplicate keys)."""
     rel = str(file.relative_to(root.parent)) if root.parent in file.parents else str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        c.add(rel, 0, "", f"fichier illisible ({error})")
-        return None
-    loader = _Loader(text)
-    loader.duplicates = []
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        problem = getattr(error, "problem", None) or str(error)
-        c.add(rel, line, "", f"YAML invalide : {problem}")
-        return None
-    finally:
-        loader.dispose()
-    for line, key in loader.duplicates:
-        c.add(rel, line, key, "clé en double (la première occurrence compterait seule)")
+    data, problems = read_yaml(file, rel, RULES_LIMITS)
+    c.problems.extend(problems)
     return data
 
 
