@@ -20,7 +20,6 @@ Limits (`YamlLimits`) are checked before or while parsing, never after the damag
 
 from __future__ import annotations
 
-import errno
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +29,7 @@ from typing import Any
 import yaml
 
 from engine.model.errors import Problem
+from engine.model.oserror import os_error_fr
 
 
 class LineDict(dict):
@@ -280,35 +280,6 @@ def parse_yaml(text: str, file: str, limits: YamlLimits = DEFAULT_LIMITS) -> tup
     return data, problems
 
 
-_ERRNO_FR = {
-    errno.ENOENT: "fichier introuvable",
-    errno.EACCES: "accès refusé (droits insuffisants)",
-    errno.EPERM: "opération non permise",
-    errno.EISDIR: "c'est un dossier, pas un fichier",
-    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
-    errno.ELOOP: "lien symbolique en boucle",
-    errno.EEXIST: "existe déjà",
-    errno.ENOSPC: "disque plein",
-    errno.EROFS: "système de fichiers en lecture seule",
-    errno.ENAMETOOLONG: "nom de fichier trop long",
-    errno.EIO: "erreur d'entrée-sortie du disque",
-    errno.EMFILE: "trop de fichiers ouverts",
-    errno.EBUSY: "ressource occupée",
-    errno.EXDEV: "déplacement entre deux disques impossible",
-    errno.ENOTEMPTY: "dossier non vide",
-    errno.EDQUOT: "quota disque dépassé",
-}
-
-
-def os_error_fr(error: OSError) -> str:
-    """A French phrase for an operating-system error (never the system's English text)."""
-    if error.errno in _ERRNO_FR:
-        return _ERRNO_FR[error.errno]
-    if error.errno is not None:
-        return f"erreur système (code {errno.errorcode.get(error.errno, error.errno)})"
-    return "erreur système"
-
-
 def read_text_limited(path: Path, max_bytes: int) -> str:
     """Read a UTF-8 text file of at most `max_bytes` bytes (BOM allowed).
 
@@ -369,7 +340,6 @@ __all__ = [
     "VARIANT_LIMITS",
     "LineDict",
     "YamlLimits",
-    "os_error_fr",
     "parse_yaml",
     "read_yaml",
 ]
