@@ -1036,7 +1036,7 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
         rejected=pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECTED_SCHEMA),
         counts=counts,
         files=files,
-        source=str(data),
+        source=str(data.resolve()),  # one spelling of the folder, however it was typed
     )
 
 

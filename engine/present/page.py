@@ -15,7 +15,7 @@ import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -140,9 +140,9 @@ def fr_number(value: Decimal | float | int | None, digits: int = 2) -> str:
         return "—"
     quantum = Decimal(1).scaleb(-digits)
     number = (value if isinstance(value, Decimal) else Decimal(repr(float(value)))).quantize(
-        quantum
+        quantum, rounding=ROUND_HALF_UP  # the money's rounding
     )
-    sign = "-" if number < 0 else ""
+    sign = "-" if number < 0 else ""  # a rounded zero compares equal to 0: never « -0,00 »
     whole, _, frac = f"{abs(number):f}".partition(".")
     return f"{sign}{_group(whole)}" + (f",{frac}" if digits > 0 else "")
 

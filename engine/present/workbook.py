@@ -25,6 +25,8 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
+from engine.model.money import cents
+
 if TYPE_CHECKING:  # pragma: no cover
     from engine.model.rulebook import RuleBook
 
@@ -61,7 +63,7 @@ def eur(text: Any) -> Decimal:
     """Money of the contract (a string with two decimals) as an exact Decimal; None is 0."""
     if text is None or text == "":
         return Decimal(0)
-    return Decimal(str(text)).quantize(CENT)
+    return cents(str(text))  # half-up like the money, never -0.00
 
 
 def totals(conventions: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
