@@ -999,7 +999,7 @@ def write_workbook(
 def _created(results: dict[str, Any]) -> datetime:
     """The workbook's creation date: the run's as-of date at midnight (reruns give the same bytes).
 
-    xlsxwriter already stamps every zip entry 1980-01-01; only `docProps/core.xml` carried
+    xlsxwriter already gives every zip entry a fixed 1980 stamp; only `docProps/core.xml` carried
     the clock time.
     """
     try:
