@@ -35,7 +35,7 @@ HUGE_INT = "9" * 5000
 VARIANTS = [
     ("deep-nesting", f"name: x\npurpose: {DEEP}\nchanges:\n  - {{parameter: a.b, value: 1}}\n",
      "imbrication trop profonde", 2),
-    ("deep-mapping", "name: x\nchanges:\n" + "".join("  " * i + f"k{i}:\n" for i in range(2, 1000)) + "  " * 1000 + "v: 1\n",
+    ("deep-mapping", "name: x\nchanges:\n" + "".join("  " * i + f"k{i}:\n" for i in range(2, 600)) + "  " * 600 + "v: 1\n",
      "imbrication trop profonde", None),
     ("huge-integer", f"name: x\nchanges:\n  - {{parameter: a.b, value: {HUGE_INT}}}\n",
      "nombre entier trop long (5000 chiffres, au plus 30)", 3),
@@ -58,6 +58,8 @@ VARIANTS = [
     ("duplicate-key", "name: x\nname: y\nchanges:\n  - {parameter: a.b, value: 1}\n",
      "clé en double", 2),
     ("syntax", "name: x\nchanges: [\n", "YAML invalide", None),
+    ("too-many-nodes", "name: x\nchanges:\n" + "  - {parameter: a.b, value: 1, from: 2025-01-01}\n" * 3000,
+     "document trop volumineux (plus de 10000 éléments)", None),
     ("not-utf8", None, "pas un texte UTF-8 valide", 2),
 ]
 

@@ -7,8 +7,9 @@ and a list of French `Problem`s (file, line); it never raises for a bad document
 Limits (`YamlLimits`) are checked before or while parsing, never after the damage:
 
 - the file's size, from `stat` and then while reading (nothing beyond the limit is read);
-- the nesting depth, counted while the document is composed (a 5 000-level document is
-  refused at level `max_depth`, with no `RecursionError`);
+- the nesting depth and the number of nodes, counted while the document is composed (a
+  5 000-level document is refused at level `max_depth`, with no `RecursionError`; a huge
+  document stops being parsed at its `max_nodes`-th node, pure-Python parsing being slow);
 - aliases: their number, and the node count of the document *once aliases are expanded*,
   computed on the composed graph with one memoised walk (a « billion laughs » bomb is
   refused in milliseconds, whatever key it hides under); an alias cycle is refused;
@@ -53,7 +54,7 @@ class YamlLimits:
 
 DEFAULT_LIMITS = YamlLimits()
 RULES_LIMITS = YamlLimits(max_bytes=2_000_000)
-VARIANT_LIMITS = YamlLimits(max_bytes=2_000_000)
+VARIANT_LIMITS = YamlLimits(max_bytes=1_000_000, max_nodes=10_000)  # 500 changes ≈ 4 000 nodes
 PROFILE_LIMITS = YamlLimits(max_bytes=1_000_000)
 SCENARIO_LIMITS = YamlLimits(max_bytes=5_000_000, max_nodes=2_000_000)
 
@@ -87,6 +88,7 @@ class _Loader(yaml.SafeLoader):
     limits: YamlLimits = DEFAULT_LIMITS
     _depth: int = 0
     _aliases: int = 0
+    _nodes: int = 0
 
     # -- composition: depth, aliases, scalars, tags, integers (before any object is built)
 
@@ -98,6 +100,9 @@ class _Loader(yaml.SafeLoader):
             if self._aliases > self.limits.max_aliases:
                 raise _Refused(line, f"trop d'alias (plus de {self.limits.max_aliases})")
             return super().compose_node(parent, index)
+        self._nodes += 1
+        if self._nodes > self.limits.max_nodes:
+            raise _Refused(line, f"document trop volumineux (plus de {self.limits.max_nodes} éléments)")
         self._depth += 1
         if self._depth > self.limits.max_depth:
             raise _Refused(line, f"imbrication trop profonde (plus de {self.limits.max_depth} niveaux)")
