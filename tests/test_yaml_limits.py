@@ -8,6 +8,7 @@ under `purpose:` used to grow without bound).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -158,3 +159,10 @@ def test_plain_documents_keep_lines_and_types(tmp_path: Path) -> None:
 def test_shared_anchors_within_bounds_are_fine() -> None:
     data, problems = parse_yaml("base: &b {x: 1}\nother: *b\n", "f.yaml")
     assert problems == [] and data["other"] == {"x": 1}
+
+
+def test_variant_that_is_a_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    pipe = tmp_path / "v.yaml"
+    os.mkfifo(pipe)
+    with pytest.raises(VariantError, match="pas un fichier ordinaire"):
+        load_variant(pipe)

@@ -22,6 +22,7 @@ Limits (`YamlLimits`) are checked before or while parsing, never after the damag
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -295,7 +296,10 @@ def read_text_limited(path: Path, max_bytes: int) -> str:
             raise _Refused(0, "fichier introuvable")
         if path.is_dir():
             raise _Refused(0, "c'est un dossier, pas un fichier")
-        size = path.stat().st_size
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise _Refused(0, "pas un fichier ordinaire (tube, périphérique ou socket)")
+        size = status.st_size
         if size > max_bytes:
             raise _Refused(0, f"fichier trop volumineux ({_mb(size)}, au plus {_mb(max_bytes)})")
         with path.open("rb") as handle:
