@@ -38,7 +38,10 @@ PARAM_KEYS = {
 PARAM_REQUIRED = ("description", "unit", "type", "values", "source")
 PARAM_TYPES = ("integer", "decimal", "boolean", "code", "codes", "text")
 SOURCE_KEYS = {"document", "ref", "quote", "interpretation"}
-INDICATOR_KEYS = {"kind", "part", "label", "source", "target_parameter", "target_column", "prorate", "description"}
+INDICATOR_KEYS = {
+    "kind", "part", "label", "source", "target_parameter", "target_column", "prorate", "description",
+    "value_column", "numerator_column", "denominator_column", "unit",
+}
 INDICATOR_KINDS = ("rate", "volume", "reported")
 PARTS = ("qualitative", "quantitative", "none")
 DECISION_KEYS = {"stage", "description", "source", "when", "then", "enabled"}
@@ -366,6 +369,14 @@ def _load_indicators(c: _Collector, rel: str, dispositif: str, node: Any,
             c.add(rel, _line(spec, "part"), f"{path}.part",
                   f"« {part} » inconnu (attendu : {', '.join(PARTS)})" + _suggest(str(part), PARTS))
             continue
+        columns = spec.get("value_column")
+        value_columns = tuple(columns) if isinstance(columns, list) else (columns,) if columns else ()
+        ratio = (spec.get("numerator_column"), spec.get("denominator_column"))
+        if kind == "reported" and not value_columns and not all(ratio):
+            c.add(rel, _line(node, str(ind_id)), path,
+                  "indicateur rapporté sans valeur : préciser « value_column » (un ou plusieurs comptes) "
+                  "ou « numerator_column » et « denominator_column »")
+            continue
         if ind_id in out.get(dispositif, {}):
             c.add(rel, _line(node, str(ind_id)), path, "indicateur déjà défini")
             continue
@@ -374,6 +385,8 @@ def _load_indicators(c: _Collector, rel: str, dispositif: str, node: Any,
             label=str(spec.get("label", ind_id)), source=dict(spec.get("source") or {}),
             target_parameter=spec.get("target_parameter"), target_column=spec.get("target_column"),
             prorate=bool(spec.get("prorate", False)), file=rel, line=_line(node, str(ind_id)),
+            value_columns=tuple(str(v) for v in value_columns), numerator_column=ratio[0],
+            denominator_column=ratio[1], unit=str(spec.get("unit", "nombre")),
         )
 
 

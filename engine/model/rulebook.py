@@ -40,6 +40,11 @@ class Param:
         """The path without its dispositif."""
         return self.path.split(".", 1)[1]
 
+    def since(self, when: date) -> date | None:
+        """The effective date of the value in force on `when` (None before the first one)."""
+        found = [start for start, _ in self.values if start <= when]
+        return max(found) if found else None
+
     def at(self, when: date) -> Any:
         """The value in force on `when` (latest effective date on or before it)."""
         current = None
@@ -69,6 +74,13 @@ class IndicatorDef:
     prorate: bool = False
     file: str = ""
     line: int = 0
+    #: Reported-only indicators: the reported count(s) giving the value (summed), or the
+    #: two counts of a ratio or a mean (`numerator_column` / `denominator_column`).
+    value_columns: tuple[str, ...] = ()
+    numerator_column: str | None = None
+    denominator_column: str | None = None
+    #: How a reported value reads: `nombre`, `taux` (a share, shown as a percentage) or a unit (`jours`).
+    unit: str = "nombre"
 
 
 @dataclass(frozen=True)

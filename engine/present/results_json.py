@@ -41,6 +41,11 @@ def _json_value(value: Any) -> Any:
 def indicator_json(res: IndicatorResult) -> dict[str, Any]:
     """One indicator as outputs.md shows it."""
     out: dict[str, Any] = {"kind": res.kind}
+    if res.kind == "reported":
+        out.update(evaluable=res.evaluable, value=_number(res.value))
+        if res.denominator is not None:
+            out.update(numerator=res.numerator, denominator=res.denominator, value_exact=fraction_text(res.value))
+        return out
     if res.kind == "rate":
         out.update(numerator=res.numerator, denominator=res.denominator, value=_number(res.value))
     else:
@@ -55,6 +60,12 @@ def indicator_json(res: IndicatorResult) -> dict[str, Any]:
         out["score_exact"] = fraction_text(res.score)
     out.update({k: _json_value(v) for k, v in res.extra.items()})
     return out
+
+
+def _ratio_columns(c: ConventionResult) -> set[str]:
+    """Reported columns that are the two halves of a mean: shown under `indicators`, not as counts."""
+    return {f"{res.id}_{half}" for res in c.indicators.values() if res.kind == "reported"
+            for half in ("numerator", "denominator")}
 
 
 def convention_json(c: ConventionResult, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -78,7 +89,7 @@ def convention_json(c: ConventionResult, labels: Mapping[str, str] | None = None
         "window": {"start": c.window_start.isoformat(), "end": c.eval_end.isoformat()},
         "final": c.final,
         "indicators": {k: indicator_json(v) for k, v in c.indicators.items()},
-        "reported": {k: _json_value(v) for k, v in c.reported.items()},
+        "reported": {k: _json_value(v) for k, v in c.reported.items() if k not in _ratio_columns(c)},
         "quantitative_score": _number(c.quantitative_score),
         "qualitative_score": _number(c.qualitative_score),
         "quantitative_weight": float(c.quantitative_weight),
