@@ -144,12 +144,13 @@ def _score(book: RuleBook, dispositif: str, row: dict[str, Any],
            costs: dict[str, Any] | None, cost_reads: list[str]) -> ConventionResult:
     scores = score_convention(book.indicators[dispositif], row, per_indicator, reported, p, read_by)
     trace = ConventionTrace()
-    with p.recording() as read:
+    with p.recording() as weights_read:
         quantitative_weight = money.frac(p["quantitative_weight"])
         qualitative_weight = money.frac(p["qualitative_weight"])
+    with p.recording() as read:
         startup_policy = p.get("startup_policy")
         not_evaluable_policy = p.get("not_evaluable_policy")
-    policy = [*policy, *read]
+    policy = [*policy, *weights_read, *read]
     amount, amount_step = line_amount(row, p)
     trace.money.append(amount_step)
     cost_figures: dict[str, Any] = {}
@@ -160,7 +161,8 @@ def _score(book: RuleBook, dispositif: str, row: dict[str, Any],
     trace.qualitative = scores.qualitative
     trace.computed = {"quantitative_score": quantitative, "quantitative_indicator": scores.quantitative_indicator,
                       "qualitative_score": scores.qualitative.score,
-                      "quantitative_weight": quantitative_weight, "qualitative_weight": qualitative_weight}
+                      "quantitative_weight": quantitative_weight, "qualitative_weight": qualitative_weight,
+                      "weight_parameters": tuple(weights_read), "policy_parameters": tuple(policy)}
     paths = [path for res in scores.indicators.values() for path in res.parameters]
     paths += [path for step in trace.money for path in step.parameters] + policy
     trace.parameters = p.reads(list(dict.fromkeys(paths)))

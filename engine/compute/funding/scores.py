@@ -42,7 +42,8 @@ def earn(c: ConventionResult) -> Fraction:
         inputs: dict[str, Any] = {"computed": computed[figure]}
         if figure == "quantitative_score":
             inputs["indicator"] = computed.get("quantitative_indicator")
-        c.trace.money.append(MoneyStep(figure, inputs, value, set_by=setters.get(figure)))
+        read = [path for path in computed.get("weight_parameters", ()) if path.endswith("." + figure)]
+        c.trace.money.append(MoneyStep(figure, inputs, value, tuple(read), set_by=setters.get(figure)))
     quantitative = c.quantitative_score if c.quantitative_score is not None else Fraction(0)
     qualitative = c.qualitative_score if c.qualitative_score is not None else Fraction(0)
     exact, cents = money.earned(c.amount, c.quantitative_weight, quantitative, c.qualitative_weight, qualitative)
