@@ -128,6 +128,7 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
             for ind in book.indicators[dispositif].values():
                 if ind.kind == "reported":
                     read_by[ind.id] = read
+            policy = [*policy, *read]  # the reported figures are decision facts too
         for row in windows.iter_rows(named=True):
             results.append(_score(book, dispositif, row, per_indicator, read_by, reported.get(row["convention_id"], {}),
                                   p, as_of, funding_model, policy, costs.get(row["convention_id"]), cost_reads))
