@@ -61,6 +61,7 @@ from engine.model.decision_rules import (
     _show,
     _size,
     condition_facts,
+    exception_closure,
     leaves,
     validate_rule,
 )
@@ -176,23 +177,6 @@ def _apply_actions(rule: DecisionRule, outcome: Outcome) -> None:
                 outcome.warnings.append(action["warn"])
         else:
             outcome.changed.setdefault(rule.id, {})[action["set"]] = action["value"]
-
-
-def exception_closure(rules: Sequence[DecisionRule]) -> dict[str, frozenset[str]]:
-    """Per rule id, every rule it is an exception to, directly or through other rules."""
-    direct = {rule.id: set(rule.exception_to) for rule in rules}
-    closure: dict[str, frozenset[str]] = {}
-    for start in direct:
-        seen: set[str] = set()
-        todo = list(direct[start])
-        while todo:
-            target = todo.pop()
-            if target not in seen:
-                seen.add(target)
-                todo.extend(direct.get(target, ()))
-        seen.discard(start)  # a cycle (refused by the loader) gives no precedence
-        closure[start] = frozenset(seen)
-    return closure
 
 
 def _settle(outcome: Outcome, beats: Mapping[str, frozenset[str]]) -> None:

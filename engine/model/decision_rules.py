@@ -63,6 +63,7 @@ __all__ = [
     "FactDef",
     "Outcome",
     "condition_facts",
+    "exception_closure",
     "excludes",
     "fact_problem",
     "validate_rule",
@@ -226,6 +227,25 @@ def leaves(node: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
 def condition_facts(node: Mapping[str, Any]) -> list[str]:
     """The facts a valid condition tree names, each once, in order of appearance."""
     return list(dict.fromkeys(name for name, _, _ in leaves(node)))
+
+
+def exception_closure(rules: Sequence[DecisionRule]) -> dict[str, frozenset[str]]:
+    """Per rule id, every rule it is an exception to, directly or through other rules.
+
+    A rule appears in its own set only when its exceptions loop (refused by the loader).
+    """
+    direct = {rule.id: set(rule.exception_to) for rule in rules}
+    closure: dict[str, frozenset[str]] = {}
+    for start in direct:
+        seen: set[str] = set()
+        todo = list(direct[start])
+        while todo:
+            target = todo.pop()
+            if target not in seen:
+                seen.add(target)
+                todo.extend(direct.get(target, ()))
+        closure[start] = frozenset(seen)
+    return closure
 
 
 def set_figures(rule: DecisionRule) -> list[str]:
