@@ -183,8 +183,13 @@ def appointments_as_of(
 
 
 def honoured_physical(p: Mapping[str, Any]) -> pl.Expr:
-    """Select honoured physical meetings: `status = honore` and a mode in `physical_modes`."""
-    return (pl.col("status") == "honore") & pl.col("mode").is_in(param_codes(p, "physical_modes"))
+    """Select honoured physical meetings.
+
+    A status in `honoured_statuses` (`honore`) and a mode in `physical_modes`.
+    """
+    return pl.col("status").is_in(param_codes(p, "honoured_statuses")) & pl.col("mode").is_in(
+        param_codes(p, "physical_modes")
+    )
 
 
 def contracts_as_of(tables: Mapping[str, pl.DataFrame], episodes: pl.LazyFrame) -> pl.LazyFrame:
