@@ -185,11 +185,10 @@ def appointments_as_of(
 def honoured_physical(p: Mapping[str, Any]) -> pl.Expr:
     """Select honoured physical meetings.
 
-    A status in `honoured_statuses` (`honore`) and a mode in `physical_modes`.
+    A mode in `physical_modes` and a status in `honoured_statuses` (`honore`).
     """
-    return pl.col("status").is_in(param_codes(p, "honoured_statuses")) & pl.col("mode").is_in(
-        param_codes(p, "physical_modes")
-    )
+    physical = pl.col("mode").is_in(param_codes(p, "physical_modes"))
+    return physical & pl.col("status").is_in(param_codes(p, "honoured_statuses"))
 
 
 def contracts_as_of(tables: Mapping[str, pl.DataFrame], episodes: pl.LazyFrame) -> pl.LazyFrame:

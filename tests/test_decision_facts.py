@@ -268,3 +268,15 @@ def test_exception_keeps_its_value_whatever_the_file_order(tmp_path: Path) -> No
             assert set(outcome.fired) == {f"quantitative_not_evaluable_{policy}",
                                           "startup_neutralise_quantitative"}
             assert outcome.matched[f"quantitative_not_evaluable_{policy}"]["not_evaluable_policy"] == policy
+
+
+def test_exception_to_may_be_one_id_and_must_be_ids(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    _edit(root, "exception_to: [quantitative_not_evaluable_neutral, quantitative_not_evaluable_zero]",
+          "exception_to: quantitative_not_evaluable_neutral")
+    problems = [p for p in _problems(root) if "fixent toutes deux" in p.message]
+    assert len(problems) == 1 and "quantitative_not_evaluable_zero" in problems[0].message
+    _edit(root, "exception_to: quantitative_not_evaluable_neutral", "exception_to: 3")
+    problems = [p for p in _problems(root) if p.key == "decisions.startup_neutralise_quantitative"]
+    assert any("liste d'identifiants de règles attendue, trouvé 3" in p.message for p in problems)
+    assert problems[0].line == _line_of(root, "    exception_to: 3")

@@ -232,9 +232,11 @@ def condition_facts(node: Mapping[str, Any]) -> list[str]:
 def exception_closure(rules: Sequence[DecisionRule]) -> dict[str, frozenset[str]]:
     """Per rule id, every rule it is an exception to, directly or through other rules.
 
-    A rule appears in its own set only when its exceptions loop (refused by the loader).
+    A rule appears in its own set only when its exceptions loop (refused by the loader);
+    a malformed `exception_to` (reported by `validate_rule`) counts as none.
     """
-    direct = {rule.id: set(rule.exception_to) for rule in rules}
+    direct = {rule.id: {t for t in rule.exception_to if isinstance(t, str)}
+              if isinstance(rule.exception_to, list | tuple) else set() for rule in rules}
     closure: dict[str, frozenset[str]] = {}
     for start in direct:
         seen: set[str] = set()
