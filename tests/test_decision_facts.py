@@ -172,7 +172,7 @@ def test_shipped_facts_are_declared_with_their_stage() -> None:
         ("misspelt fact", "        - {fact: start_up, equals: true}\n        - {fact: startup_policy, equals: neutralise_quantitative}",
          "        - {fact: start_upp, equals: true}\n        - {fact: startup_policy, equals: neutralise_quantitative}",
          "start_upp", "decisions.startup_neutralise_quantitative.when.all[1].fact",
-         "fait « start_upp » non déclaré (rules/decisions.yaml, « facts: ») (vouliez-vous dire « start_up » ?)"),
+         "fait « start_upp » non déclaré dans « facts: » (vouliez-vous dire « start_up » ?)"),
         ("payment fact at scoring", "when: {all: [{fact: exits_without_bilan_final, gt: 0}]}",
          "when: {all: [{fact: solde_cents, lt: 0}]}", "fact: solde_cents, lt: 0}]}",
          "decisions.exits_without_final_review.when.all[0].fact",

@@ -532,7 +532,7 @@ def _check_decisions(c: _Collector, rules: list[DecisionRule], lines: Mapping[st
             fact = facts.get(str(name))
             if fact is None:
                 c.add(rel, leaf_line, f"{path}.{where}.fact",
-                      f"fait « {name} » non déclaré (rules/decisions.yaml, « facts: »)" + suggest(str(name), facts))
+                      f"fait « {name} » non déclaré dans « facts: »" + suggest(str(name), facts))
                 continue
             if rule.stage == "scoring" and fact.stage == "payment":
                 c.add(rel, leaf_line, f"{path}.{where}.fact",
