@@ -280,3 +280,15 @@ def test_exception_to_may_be_one_id_and_must_be_ids(tmp_path: Path) -> None:
     problems = [p for p in _problems(root) if p.key == "decisions.startup_neutralise_quantitative"]
     assert any("liste d'identifiants de règles attendue, trouvé 3" in p.message for p in problems)
     assert problems[0].line == _line_of(root, "    exception_to: 3")
+
+
+def test_exceptions_that_loop_are_refused(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    _edit(root, "  quantitative_not_evaluable_neutral:\n    stage: scoring\n",
+          "  quantitative_not_evaluable_neutral:\n    stage: scoring\n"
+          "    exception_to: [startup_neutralise_quantitative]\n")
+    problems = [p for p in _problems(root) if "exceptions en boucle" in p.message]
+    assert {p.key for p in problems} == {"decisions.quantitative_not_evaluable_neutral.exception_to",
+                                         "decisions.startup_neutralise_quantitative.exception_to"}
+    lines = {p.line for p in problems}
+    assert _line_of(root, "    exception_to: [startup_neutralise_quantitative]") in lines

@@ -554,8 +554,10 @@ def _check_decisions(c: _Collector, rules: list[DecisionRule], lines: Mapping[st
                       f"« {rule.stage} » : une exception ne vaut qu'entre règles d'une même étape")
     closure = exception_closure(rules)
     for rule in rules:
-        if rule.id in closure[rule.id]:
+        if rule.id in closure[rule.id] and rule.id not in rule.exception_to:  # self: validate_rule
             rel, line = lines.get(rule.id, ("", 0))
+            spec = specs.get(rule.id)
+            line = _line(spec, "exception_to") if isinstance(spec, Mapping) else line
             c.add(rel, line, f"decisions.{rule.id}.exception_to",
                   "exceptions en boucle : la règle est, par ses exceptions, une exception à elle-même")
     valid = [rule for rule in rules if not validate_rule(rule)]
