@@ -42,7 +42,7 @@ def baseline(extracts: Extracts) -> RunResult:
 
 
 def _figures(run: RunResult, dispositif: str) -> dict[str, Any]:
-    return {c.convention_id: ({k: (i.numerator, i.denominator) for k, i in c.indicators.items()},
+    return {c.convention_id: ({k: (i.numerator, i.denominator, i.value) for k, i in c.indicators.items()},
                               dict(c.reported), c.earned)
             for c in run.conventions if c.attrs["dispositif"] == dispositif}
 
