@@ -22,9 +22,10 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.model.decision_rules import DecisionError
-from engine.model.errors import ExtractError, RulesError
+from engine.model.errors import ParcoursError
 from engine.model.extracts import Extracts
 from engine.model.format import date_fr, eur, number, percent, show, signed_eur
+from engine.model.oserror import os_error_fr
 from engine.model.results import RunResult
 from engine.register.db import RegisterError, migrate, open_register, register_url, shown
 
@@ -59,11 +60,11 @@ def guard(action: Callable[[], T]) -> T:
     """Run `action`; a user mistake becomes one French message and exit status 1."""
     try:
         return action()
-    except (RegisterError, ExtractError, RulesError, DecisionError) as error:
+    except (ParcoursError, DecisionError) as error:
         err.print(f"[bold red]Erreur[/] : {error}", highlight=False)
         raise typer.Exit(1) from None
     except OSError as error:
-        err.print(f"[bold red]Erreur[/] : {error.strerror or error} ({error.filename or ''})", highlight=False)
+        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)} ({error.filename or ''})", highlight=False)
         raise typer.Exit(1) from None
 
 
