@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,11 +23,12 @@ from rich.text import Text
 
 from engine.model.decision_rules import DecisionError
 from engine.model.errors import ParcoursError
-from engine.model.extracts import Extracts
 from engine.model.format import date_fr, eur, number, percent, show, signed_eur
 from engine.model.oserror import os_error_fr
-from engine.model.results import RunResult
-from engine.register.db import RegisterError, migrate, open_register, register_url, shown
+
+if TYPE_CHECKING:
+    from engine.model.extracts import Extracts
+    from engine.model.results import RunResult
 
 console = Console()
 if not console.is_terminal:
@@ -100,6 +101,8 @@ class Recorder:
     @classmethod
     def open(cls, label: str | None, replace: bool, register: str | None, data: Path) -> Recorder:
         """Open (or create) the register and check the label; exit 1 with a French message."""
+        from engine.register.db import RegisterError, open_register, register_url
+
         url = register_url(register, data)
 
         def run() -> Recorder:
@@ -112,7 +115,7 @@ class Recorder:
             if taken is not None and not replace:
                 raise RegisterError(
                     f"Une évaluation « {label} » est déjà enregistrée (n° {taken}) dans"
-                    f" {shown(url)} : choisir un autre libellé, ou --replace pour la remplacer"
+                    f" {_shown(url)} : choisir un autre libellé, ou --replace pour la remplacer"
                     " (l'ancienne est gardée comme remplacée)."
                 )
             return cls(label=label, replace=replace, url=url, engine=engine)
@@ -160,7 +163,7 @@ class Recorder:
 
         run_id = guard(run)
         console.print(
-            f"[bold]Évaluation enregistrée[/] : n° {run_id} « {label} » dans {shown(self.url)}.", highlight=False
+            f"[bold]Évaluation enregistrée[/] : n° {run_id} « {label} » dans {_shown(self.url)}.", highlight=False
         )
         return run_id
 
@@ -169,7 +172,15 @@ class Recorder:
 
 
 def _engine(register: str | None, create: bool = False) -> Any:
+    from engine.register.db import open_register, register_url
+
     return open_register(register_url(register), create=create)
+
+
+def _shown(url: str) -> str:
+    from engine.register.db import shown
+
+    return shown(url)
 
 
 @runs_app.callback()
@@ -479,12 +490,14 @@ def runs_verify(
 @runs_app.command("migrate")
 def runs_migrate(ctx: typer.Context, register: RegisterOpt = None) -> None:
     """Met le schéma du registre à la version de ce programme (sauvegarder le fichier avant)."""
+    from engine.register.db import migrate, register_url
+
     url = register_url(_register(ctx, register))
     before, after = guard(lambda: migrate(url))
     if before == after:
-        console.print(f"Registre {shown(url)} déjà à la version {after}.", highlight=False)
+        console.print(f"Registre {_shown(url)} déjà à la version {after}.", highlight=False)
     else:
-        console.print(f"Registre {shown(url)} : version {before or '(nouveau)'} → {after}.", highlight=False)
+        console.print(f"Registre {_shown(url)} : version {before or '(nouveau)'} → {after}.", highlight=False)
 
 
 # --------------------------------------------------------------------------- payments
