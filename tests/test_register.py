@@ -401,3 +401,21 @@ def test_rejected_rows_and_counts_are_kept(url: str, tmp_path: Path) -> None:
         ("participants", 871, "entry_date")]
     assert run["rejected_rows"][0]["reason"]
     engine.dispose()
+
+
+def test_stored_rules_that_no_longer_load_are_reported(url: str) -> None:
+    run_id = _record(url, SAMPLE, date(2025, 6, 30), "T2 2025")
+    engine = open_register(url)
+    with db.writing(engine).begin() as conn:
+        conn.execute(sa.update(db.run_files).where(db.run_files.c.run_id == run_id,
+                                                   db.run_files.c.name == "equilibre/parameters.yaml")
+                     .values(content="parameters: [\n"))
+    with pytest.raises(RegisterError, match=r"(?s)évaluation n° 1 « T2 2025 » .* ne se chargent pas .*parameters\.yaml"):
+        verify_run(engine, run_id, SAMPLE)
+    with db.writing(engine).begin() as conn:
+        conn.execute(sa.update(db.run_files).where(db.run_files.c.run_id == run_id,
+                                                   db.run_files.c.name == "equilibre/parameters.yaml")
+                     .values(name="../evil.yaml"))
+    with pytest.raises(RegisterError, match="registre altéré"):
+        compare_runs(engine, run_id, run_id)
+    engine.dispose()

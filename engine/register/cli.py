@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -62,10 +63,10 @@ def guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except (ParcoursError, DecisionError) as error:
-        err.print(f"[bold red]Erreur[/] : {error}", highlight=False)
+        err.print(f"[bold red]Erreur[/] : {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     except OSError as error:
-        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)} ({error.filename or ''})", highlight=False)
+        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)} ({escape(str(error.filename or ''))})", highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from engine.compute.pipeline import evaluate
 from engine.load.extracts import read_extracts
 from engine.load.rules import apply_edits, load_rules
+from engine.model.errors import RulesError
 from engine.model.format import date_fr
 from engine.model.rulebook import Edit, RuleBook
 from engine.present.results_json import results_json
@@ -46,10 +47,21 @@ def stored_book(engine: Engine, run: Mapping[str, Any], folder: Path) -> RuleBoo
     """The rule book of a recorded run: its stored files written under `folder/rules`, its edits applied."""
     root = folder / "rules"
     for name, text in _rules_text(engine, int(run["id"])):
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise RegisterError(
+                f"Fichier de règles « {name} » de l'évaluation n° {run['id']} hors du dossier de règles :"
+                " registre altéré."
+            )
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(text.encode("utf-8"))
-    book = load_rules(root)
+    try:
+        book = load_rules(root)
+    except RulesError as error:
+        raise RegisterError(
+            f"Les règles enregistrées avec l'évaluation n° {run['id']} « {run['label']} » (parcours"
+            f" {run['version']}) ne se chargent pas avec cette version de parcours : {error}"
+        ) from None
     edits = [
         Edit(
             path=e["path"],

@@ -205,7 +205,7 @@ def make_engine(url: str) -> Engine:
         return sa.create_engine(url)
     except (ImportError, sa.exc.NoSuchModuleError) as error:
         raise RegisterError(
-            f"Pilote de base de données absent pour {shown(url)} ({error}) : installer"
+            f"Pilote de base de données absent pour {shown(url)} ({error}) ; pour PostgreSQL, installer"
             " l'extra « postgres » (pip install 'parcours[postgres]')."
         ) from None
 
