@@ -21,6 +21,7 @@ from typing import Any
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from engine.model import format as fr
 from engine.present.workbook import (
     FUNDING_LABELS,
     budget_line_of,
@@ -35,9 +36,9 @@ from engine.present.workbook import (
     totals,
 )
 
-__all__ = ["fr_eur", "fr_number", "fr_pct", "render_html", "write_html"]
+__all__ = ["render_html", "write_html"]
 
-NBSP = "\u00a0"
+NBSP = fr.SPACE
 PAGE_WIDTH = 1040  # pixels: A4 landscape minus margins, so the screen and the print agree
 COLORS = {
     "amount": "#9DB4CF",
@@ -126,43 +127,13 @@ footer { color:var(--muted); font-size:11px; text-align:center; margin-top:20px;
 # --------------------------------------------------------------------------- French numbers
 
 
-def _group(digits: str) -> str:
-    head = len(digits) % 3 or 3
-    parts = [digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)]
-    return NBSP.join(parts)
+def _money(value: Any) -> str:
+    """Money of the contract (a string with two decimals, None is 0) in French."""
+    return fr.eur(eur(value))
 
 
-def fr_number(value: Decimal | float | int | None, digits: int = 2) -> str:
-    """Format a number the French way: `1 234,56` (no-break spaces); `—` when None."""
-    if value is None:
-        return "—"
-    quantum = Decimal(1).scaleb(-digits)
-    number = (value if isinstance(value, Decimal) else Decimal(repr(float(value)))).quantize(
-        quantum
-    )
-    sign = "-" if number < 0 else ""
-    whole, _, frac = f"{abs(number):f}".partition(".")
-    return f"{sign}{_group(whole)}" + (f",{frac}" if digits > 0 else "")
-
-
-def fr_eur(value: Decimal | str | None) -> str:
-    """Format money the French way: `1 234,56 €`."""
-    return f"{fr_number(eur(value))}{NBSP}€"
-
-
-def fr_pct(value: float | None, digits: int = 1) -> str:
-    """Format a ratio in [0, 1] as a French percentage: `93,8 %`; `—` when None."""
-    if value is None:
-        return "—"
-    return f"{fr_number(Decimal(repr(float(value))) * 100, digits)}{NBSP}%"
-
-
-def fr_date(text: Any) -> str:
-    """Format an ISO date as `30/06/2025` (the text as it is when it is not a date)."""
-    try:
-        return date.fromisoformat(str(text)).strftime("%d/%m/%Y")
-    except ValueError:
-        return str(text or "")
+def _pct(value: Any, places: int = 1) -> str:
+    return fr.percent(value, places, fixed=True)
 
 
 def _e(value: Any) -> str:
@@ -267,13 +238,13 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
             colors.append(COLORS["loss"])
         else:
             colors.append(COLORS["partial"])
-        shown = fr_pct(value) if rate else fr_number(value)
+        shown = _pct(value) if rate else fr.number(value, 2)
         detail = (
             f"{ind.get('numerator')}/{ind.get('denominator')}"
             if rate
-            else f"cible {fr_number(target)}"
+            else f"cible {fr.number(target, 2)}"
         )
-        state = "non évaluable" if not ind.get("evaluable") else f"note {fr_pct(score, 0)}"
+        state = "non évaluable" if not ind.get("evaluable") else f"note {_pct(score, 0)}"
         hover.append(
             f"{_e(c.get('structure'))} — {_e(c.get('territory'))}<br>{shown} ({detail}) · {state}"
         )
@@ -286,7 +257,7 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
         hovertext=hover,
         hoverinfo="text",
         text=[
-            "" if v is None or len(x) > 12 else fr_pct(v) if rate else fr_number(v, 1) for v in y
+            "" if v is None or len(x) > 12 else _pct(v) if rate else fr.number(v, 1, fixed=True) for v in y
         ],
         textposition="outside",
         cliponaxis=False,
@@ -352,7 +323,7 @@ def _money_chart(convs: Sequence[Mapping[str, Any]]) -> str:
         ("paid_eur", "Déjà versé", COLORS["paid"]),
     ):
         values = [float(eur(c.get(key))) for c in convs]
-        hover = [f"{_e(c.get('structure'))} — {name} : {fr_eur(c.get(key))}" for c in convs]
+        hover = [f"{_e(c.get('structure'))} — {name} : {_money(c.get(key))}" for c in convs]
         fig.add_bar(x=x, y=values, name=name, marker_color=color, hovertext=hover, hoverinfo="text")
     fig.update_yaxes(tickformat=",.0f", ticksuffix=f"{NBSP}€")
     fig.update_xaxes(tickangle=-35)
@@ -366,8 +337,8 @@ def _delta_chart(rows: Sequence[Mapping[str, Any]], about: Mapping[str, Mapping[
     deltas = [eur(r.get("delta_eur")) for r in rows]
     hover = [
         f"{_e(about.get(str(r.get('convention_id')), {}).get('structure'))} : "
-        f"{fr_eur(r.get('baseline_earned_eur'))} → {fr_eur(r.get('variant_earned_eur'))}"
-        f" ({fr_eur(r.get('delta_eur'))})"
+        f"{_money(r.get('baseline_earned_eur'))} → {_money(r.get('variant_earned_eur'))}"
+        f" ({_money(r.get('delta_eur'))})"
         for r in rows
     ]
     fig = _Figure()
@@ -380,7 +351,7 @@ def _delta_chart(rows: Sequence[Mapping[str, Any]], about: Mapping[str, Mapping[
         marker_color=[
             COLORS["gain"] if d > 0 else COLORS["loss"] if d < 0 else COLORS["none"] for d in deltas
         ],
-        text=[fr_eur(d) for d in deltas],
+        text=[_money(d) for d in deltas],
         textposition="outside",
         cliponaxis=False,
     )
@@ -430,36 +401,36 @@ def _headline(results: Mapping[str, Any], comparison: Mapping[str, Any] | None) 
     items = [
         (
             "Conventions évaluées",
-            fr_number(len(convs), 0),
+            fr.integer(len(convs)),
             f"{len(dispositifs(results))} dispositif(s)",
         ),
-        ("Montant conventionné", fr_eur(sums["amount_eur"]), "somme des conventions"),
+        ("Montant conventionné", _money(sums["amount_eur"]), "somme des conventions"),
         (
             "Acquis",
-            fr_eur(sums["earned_eur"]),
-            f"{fr_pct(float(sums['earned_eur'] / sums['amount_eur']))} du montant"
+            _money(sums["earned_eur"]),
+            f"{_pct(float(sums['earned_eur'] / sums['amount_eur']))} du montant"
             if sums["amount_eur"]
             else "",
         ),
-        ("Déjà versé", fr_eur(sums["paid_eur"]), "avances et acomptes"),
-        ("Solde", fr_eur(sums["solde_eur"]), "acquis − déjà versé"),
+        ("Déjà versé", _money(sums["paid_eur"]), "avances et acomptes"),
+        ("Solde", _money(sums["solde_eur"]), "acquis − déjà versé"),
         (
             "À reverser",
-            fr_eur(sum(negatives, Decimal(0))),
+            _money(sum(negatives, Decimal(0))),
             f"{len(negatives)} convention(s) en solde négatif",
         ),
-        ("Lignes écartées", fr_number(rejected, 0), f"sur {fr_number(read, 0)} lignes lues"),
+        ("Lignes écartées", fr.integer(rejected), f"sur {fr.integer(read)} lignes lues"),
     ]
     if comparison is not None:
         delta = sum(
             (eur(r.get("delta_eur")) for r in comparison.get("conventions", [])), Decimal(0)
         )
-        items.append(("Écart de la variante", fr_eur(delta), "variante − référence (acquis)"))
+        items.append(("Écart de la variante", _money(delta), "variante − référence (acquis)"))
     else:
         items.append(
             (
                 "Paramètres modifiés",
-                fr_number(len(results.get("run", {}).get("overrides") or {}), 0),
+                fr.integer(len(results.get("run", {}).get("overrides") or {})),
                 "par rapport aux règles publiées",
             )
         )
@@ -468,7 +439,7 @@ def _headline(results: Mapping[str, Any], comparison: Mapping[str, Any] | None) 
 
 def _money_cells(values: Mapping[str, Decimal]) -> str:
     return "".join(
-        f'<td class="m{" solde" if k == "solde_eur" else ""}">{_e(fr_eur(values[k]))}</td>'
+        f'<td class="m{" solde" if k == "solde_eur" else ""}">{_e(_money(values[k]))}</td>'
         for k in ("amount_eur", "earned_eur", "paid_eur", "solde_eur")
     )
 
@@ -501,8 +472,8 @@ def _conventions_table(results: Mapping[str, Any]) -> str:
             f"<td>{_e(c.get('structure'))}</td><td>{_e(c.get('territory'))}</td>"
             f"<td>{_e(c.get('dispositif'))}<br><small>{_e(funding)}</small></td>"
             f'<td class="id">{_e(budget_line_of(c))}</td>'
-            f'<td class="n">{_e(fr_pct(c.get("quantitative_score")))}</td>'
-            f'<td class="n">{_e(fr_pct(c.get("qualitative_score")))}</td>'
+            f'<td class="n">{_e(_pct(c.get("quantitative_score")))}</td>'
+            f'<td class="n">{_e(_pct(c.get("qualitative_score")))}</td>'
             f"{_money_cells(money)}</tr>"
         )
         if flags:
@@ -548,22 +519,22 @@ def _costs_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str,
         blocks.append(
             f"<h3>{_e(c.get('convention_id'))} — {_e(c.get('structure'))}</h3><table><tbody>"
             "<tr><th>Dépenses de personnel déclarées</th>"
-            f"<td class=\"m\">{fr_eur(k.get('declared_personnel_eur'))}</td>"
+            f"<td class=\"m\">{_money(k.get('declared_personnel_eur'))}</td>"
             f"<td>{_e(k.get('staff_eligible'))} personne(s) éligible(s), "
             f"{_e(k.get('staff_ineligible'))} exclue(s)</td></tr>"
             "<tr><th>Dépenses de personnel éligibles</th>"
-            f"<td class=\"m\">{fr_eur(k.get('eligible_personnel_eur'))}</td>"
+            f"<td class=\"m\">{_money(k.get('eligible_personnel_eur'))}</td>"
             f"<td>taux d'affectation au moins égal au minimum</td></tr>"
-            f"<tr><th>+ forfait autres dépenses ({fr_pct(k.get('flat_rate'), 0)})</th>"
-            f"<td class=\"m\">{fr_eur(k.get('eligible_total_eur'))}</td><td>total éligible</td></tr>"
-            f"<tr><th>× part du Département ({fr_pct(k.get('share'), 0)})</th>"
-            f"<td class=\"m\">{fr_eur(k.get('due_eur'))}</td>"
+            f"<tr><th>+ forfait autres dépenses ({_pct(k.get('flat_rate'), 0)})</th>"
+            f"<td class=\"m\">{_money(k.get('eligible_total_eur'))}</td><td>total éligible</td></tr>"
+            f"<tr><th>× part du Département ({_pct(k.get('share'), 0)})</th>"
+            f"<td class=\"m\">{_money(k.get('due_eur'))}</td>"
             f"<td>{_e(share_src)}</td></tr>"
-            f"<tr><th>Acquis (plafonné au montant {fr_eur(c.get('amount_eur'))})</th>"
-            f"<td class=\"m\">{fr_eur(c.get('earned_eur'))}</td>"
+            f"<tr><th>Acquis (plafonné au montant {_money(c.get('amount_eur'))})</th>"
+            f"<td class=\"m\">{_money(c.get('earned_eur'))}</td>"
             f"<td>{'plafonné' if k.get('capped_at_amount') else 'sous le plafond'}</td></tr>"
-            f"<tr><th>− déjà versé</th><td class=\"m\">{fr_eur(c.get('paid_eur'))}</td><td></td></tr>"
-            f"<tr><th>Solde</th><td class=\"m\">{fr_eur(c.get('solde_eur'))}</td><td></td></tr>"
+            f"<tr><th>− déjà versé</th><td class=\"m\">{_money(c.get('paid_eur'))}</td><td></td></tr>"
+            f"<tr><th>Solde</th><td class=\"m\">{_money(c.get('solde_eur'))}</td><td></td></tr>"
             "</tbody></table>"
             + (f"<p>Personnels exclus :</p><ul>{ineligible}</ul>" if ineligible else "")
         )
@@ -579,14 +550,14 @@ def _ind_cell(ind: Mapping[str, Any] | None) -> str:
     if not ind.get("evaluable"):
         main = "non évaluable"
     else:
-        main = fr_pct(ind.get("value")) if rate else fr_number(ind.get("value"))
+        main = _pct(ind.get("value")) if rate else fr.number(ind.get("value"), 2)
     detail = (
         f"{ind.get('numerator')}/{ind.get('denominator')}"
         if rate
-        else f"cible {fr_number(ind.get('target'))}"
+        else f"cible {fr.number(ind.get('target'), 2)}"
     )
     if ind.get("score") is not None:
-        detail += f" · note {fr_pct(ind.get('score'), 0)}"
+        detail += f" · note {_pct(ind.get('score'), 0)}"
     return f'<td class="n">{_e(main)}<br><small>{_e(detail)}</small></td>'
 
 
@@ -720,11 +691,11 @@ def _comparison_section(
         cls = ' class="neg"' if delta < 0 else ""
         rows.append(
             f"<tr{cls}><td><strong>{_e(cid)}</strong></td><td>{_e(structure)}</td>"
-            f'<td class="m">{_e(fr_eur(r.get("baseline_earned_eur")))}</td>'
-            f'<td class="m">{_e(fr_eur(r.get("variant_earned_eur")))}</td>'
-            f'<td class="m">{_e(fr_eur(delta))}</td>'
-            f'<td class="n">{_e(fr_pct(v.get("qualitative_score")) if v else "—")}</td>'
-            f'<td class="n">{_e(fr_pct(v.get("quantitative_score")) if v else "—")}</td></tr>'
+            f'<td class="m">{_e(_money(r.get("baseline_earned_eur")))}</td>'
+            f'<td class="m">{_e(_money(r.get("variant_earned_eur")))}</td>'
+            f'<td class="m">{_e(_money(delta))}</td>'
+            f'<td class="n">{_e(_pct(v.get("qualitative_score")) if v else "—")}</td>'
+            f'<td class="n">{_e(_pct(v.get("quantitative_score")) if v else "—")}</td></tr>'
         )
     sums = {
         k: sum((eur(r.get(k)) for r in rows_data), Decimal(0))
@@ -732,26 +703,26 @@ def _comparison_section(
     }
     foot = (
         '<tr><td colspan="2">Total</td>'
-        f'<td class="m">{_e(fr_eur(sums["baseline_earned_eur"]))}</td>'
-        f'<td class="m">{_e(fr_eur(sums["variant_earned_eur"]))}</td>'
-        f'<td class="m">{_e(fr_eur(sums["delta_eur"]))}</td><td></td><td></td></tr>'
+        f'<td class="m">{_e(_money(sums["baseline_earned_eur"]))}</td>'
+        f'<td class="m">{_e(_money(sums["variant_earned_eur"]))}</td>'
+        f'<td class="m">{_e(_money(sums["delta_eur"]))}</td><td></td><td></td></tr>'
     )
     lines = []
     for line in comparison.get("by_budget_line", []):
         available = line.get("available_eur")
         delta = eur(line.get("delta_eur"))
         share = (
-            fr_pct(float(delta / eur(available)), 2)
+            _pct(float(delta / eur(available)), 2)
             if available not in (None, "") and eur(available)
             else "—"
         )
-        after = fr_eur(eur(available) - delta) if available not in (None, "") else "—"
+        after = _money(eur(available) - delta) if available not in (None, "") else "—"
         lines.append(
             f"<tr><td>{_e(line.get('budget_line') or '(sans ligne)')}</td>"
-            f'<td class="m">{_e(fr_eur(line.get("baseline_earned_eur")))}</td>'
-            f'<td class="m">{_e(fr_eur(line.get("variant_earned_eur")))}</td>'
-            f'<td class="m">{_e(fr_eur(delta))}</td>'
-            f'<td class="m">{_e(fr_eur(available) if available not in (None, "") else "—")}</td>'
+            f'<td class="m">{_e(_money(line.get("baseline_earned_eur")))}</td>'
+            f'<td class="m">{_e(_money(line.get("variant_earned_eur")))}</td>'
+            f'<td class="m">{_e(_money(delta))}</td>'
+            f'<td class="m">{_e(_money(available) if available not in (None, "") else "—")}</td>'
             f'<td class="m">{_e(after)}</td><td class="n">{_e(share)}</td></tr>'
         )
     gain = [(s, d) for s, d in sorted(by_structure.items(), key=lambda it: -it[1]) if d > 0]
@@ -760,7 +731,7 @@ def _comparison_section(
     def listing(items: list[tuple[str, Decimal]]) -> str:
         if not items:
             return '<p class="muted">aucune</p>'
-        return "<ul>" + "".join(f"<li>{_e(s)} : {_e(fr_eur(d))}</li>" for s, d in items) + "</ul>"
+        return "<ul>" + "".join(f"<li>{_e(s)} : {_e(_money(d))}</li>" for s, d in items) + "</ul>"
 
     return (
         '<section id="variante"><h2>Variante (« et si ? ») : comparaison avec la référence</h2>'
@@ -799,9 +770,9 @@ def _run_section(results: Mapping[str, Any]) -> str:
     run = results.get("run", {})
     nature = "finale (solde)" if run.get("final") else "intermédiaire (projection)"
     inputs = "".join(
-        f'<tr><td>{_e(name)}</td><td class="n">{_e(fr_number(c.get("rows"), 0))}</td>'
-        f'<td class="n">{_e(fr_number(c.get("kept"), 0))}</td>'
-        f'<td class="n">{_e(fr_number(c.get("rejected"), 0))}</td></tr>'
+        f'<tr><td>{_e(name)}</td><td class="n">{_e(fr.integer(c.get("rows")))}</td>'
+        f'<td class="n">{_e(fr.integer(c.get("kept")))}</td>'
+        f'<td class="n">{_e(fr.integer(c.get("rejected")))}</td></tr>'
         for name, c in (results.get("inputs") or {}).items()
     )
     files = "".join(
@@ -817,7 +788,7 @@ def _run_section(results: Mapping[str, Any]) -> str:
     )
     return (
         '<section id="execution"><h2>Exécution</h2><table><tbody>'
-        f"<tr><th>Date d'évaluation</th><td>{_e(fr_date(run.get('as_of')))}</td></tr>"
+        f"<tr><th>Date d'évaluation</th><td>{_e(fr.date_fr(run.get('as_of')))}</td></tr>"
         f"<tr><th>Nature</th><td>{nature}</td></tr>"
         f"<tr><th>Version de parcours</th><td>{_e(run.get('version'))}</td></tr>"
         f"<tr><th>Empreinte des règles</th><td><code>{_e(run.get('rules_sha256'))}</code></td></tr>"
@@ -875,7 +846,7 @@ def render_html(
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
         "img-src data: blob:; font-src data:"
     )
-    title = f"parcours — évaluation au {fr_date(run.get('as_of'))}"
+    title = f"parcours — évaluation au {fr.date_fr(run.get('as_of'))}"
     return (
         '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
