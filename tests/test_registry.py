@@ -31,11 +31,11 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.compute.registry import Finding, check_registry
-from engine.model.format import eur
-from engine.model.format import number as num
 from engine.load.extracts import read_extracts
 from engine.load.rules import apply_edits, load_rules
 from engine.model.contract import TABLES
+from engine.model.format import eur
+from engine.model.format import number as num
 from engine.model.rulebook import Edit, RuleBook
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,11 +1,18 @@
-"""Click's and Typer's own words in French: usage, help panels, usage errors.
+"""Typer's and Click's own words in French: usage line, help panels, usage errors.
 
-Click words its messages through `gettext` (`_("Missing option")`…) and Typer builds its
-help panels from module constants (« Arguments », « Options », « Error »). `install()`
-replaces each module's `_`/`ngettext` by a lookup in `MESSAGES` and sets those constants,
-so that `parcours --help`, a missing option, a wrong value or an unknown verb read in
-French. A message missing from the table is shown as Click wrote it; the CLI tests list
-the English words that must never appear.
+Typer (0.29) carries its own copy of Click (`typer._click`) whose messages are plain
+English f-strings, and words its help panels through `gettext` and module constants
+(« Arguments », « Options », « Error »). `install()` puts the French wording in place at
+those few hooks, once, before the app runs:
+
+- the help panels' titles and tags (`typer.rich_utils` constants, `typer.core`'s `_`);
+- the usage line's « Usage: » prefix (`HelpFormatter.write_usage`);
+- the `--help` option's own help (« Show this message and exit. »);
+- the type shown beside an option (`<path>` → `<chemin>`);
+- every usage error, translated by `translate()` (patterns below) before Rich prints it.
+
+A message no pattern knows is shown as it is; the CLI tests list the English words that
+must never reach a user.
 """
 
 from __future__ import annotations
@@ -14,106 +21,103 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-MESSAGES: dict[str, str] = {
-    "%(prog)s, version %(version)s": "%(prog)s, version %(version)s",
+# Words Typer takes through gettext or module constants.
+WORDS: dict[str, str] = {
     "(deprecated) ": "(obsolète) ",
     "(dynamic)": "(dynamique)",
     "Aborted!": "Interrompu.",
     "Aborted.": "Interrompu.",
-    "Argument {name!r} takes {nargs} values.": "L'argument {name!r} prend {nargs} valeurs.",
     "Arguments": "Arguments",
-    "Choice({choices})": "Choix({choices})",
-    "Choose from:\n\t{choices}": "Choisir parmi :\n\t{choices}",
-    "Commands": "Commandes",
-    "Could not open file {filename!r}: {message}": "Impossible d'ouvrir le fichier {filename!r} : {message}",
+    "Commands": "Verbes",
     "Error": "Erreur",
-    "Error: {message}": "Erreur : {message}",
-    "Error: invalid input": "Erreur : saisie invalide",
-    "Invalid start character for option ({option})": "Caractère initial invalide pour l'option ({option})",
-    "Invalid value for {param_hint}: {message}": "Valeur invalide pour {param_hint} : {message}",
-    "Invalid value: {message}": "Valeur invalide : {message}",
-    "Missing argument": "Argument manquant",
-    "Missing command.": "Commande manquante.",
-    "Missing option": "Option manquante",
-    "Missing parameter": "Paramètre manquant",
-    "Missing parameter: {param_name}": "Paramètre manquant : {param_name}",
-    "Missing {param_type}": "{param_type} manquant(e)",
-    "No such command {name!r}.": "Commande inconnue : {name!r}.",
-    "No such option {name!r}.": "Option inconnue : {name!r}.",
-    "No such option: {name}": "Option inconnue : {name}",
-    "Option {name!r} does not take a value.": "L'option {name!r} ne prend pas de valeur.",
-    "Option {name!r} requires an argument.": "L'option {name!r} attend une valeur.",
-    "Option {name!r} requires {nargs} arguments.": "L'option {name!r} attend {nargs} valeurs.",
+    "Missing command.": "Verbe manquant.",
+    "No such command {name!r}.": "Verbe inconnu : {name!r}.",
     "Options": "Options",
-    "Positional arguments": "Arguments positionnels",
-    "Show the version and exit.": "Affiche la version et quitte.",
-    "Show this message and exit.": "Affiche cette aide et quitte.",
-    "Try '{command} {option}' for help.": "Voir « {command} {option} » pour l'aide.",
     "Try [blue]'{command_path} {help_option}'[/] for help.":
-        "Voir [blue]« {command_path} {help_option} »[/] pour l'aide.",
-    "Usage:": "Utilisation :",
-    "Value must be an iterable.": "La valeur doit être une liste.",
+        "Aide : [blue]{command_path} {help_option}[/]",
     "[default: {}]": "[par défaut : {}]",
     "[env var: {}]": "[variable d'environnement : {}]",
     "[required]": "[obligatoire]",
     "default: {default}": "par défaut : {default}",
-    "deprecated": "obsolète",
-    "directory": "dossier",
     "env var: {var}": "variable d'environnement : {var}",
-    "file": "fichier",
-    "path": "chemin",
     "required": "obligatoire",
-    "unknown error": "erreur inconnue",
-    "{name} {filename!r} does not exist.": "{name} {filename!r} introuvable.",
-    "{name} {filename!r} is a directory.": "{name} {filename!r} est un dossier.",
-    "{name} {filename!r} is a file.": "{name} {filename!r} est un fichier.",
-    "{name} {filename!r} is not executable.": "{name} {filename!r} n'est pas exécutable.",
-    "{name} {filename!r} is not readable.": "{name} {filename!r} n'est pas lisible.",
-    "{name} {filename!r} is not writable.": "{name} {filename!r} n'est pas modifiable.",
-    "{value!r} is not a valid UUID.": "{value!r} n'est pas un UUID valide.",
-    "{value!r} is not a valid {number_type}.": "{value!r} n'est pas un {number_type} valide.",
-    "{value} is not in the range {range}.": "{value} n'est pas dans l'intervalle {range}.",
-    "Got unexpected extra argument ({args})": "Argument en trop : {args}",
-    "Got unexpected extra arguments ({args})": "Arguments en trop : {args}",
-    "Takes {nargs} values but 1 was given.": "Attend {nargs} valeurs, 1 donnée.",
-    "Takes {nargs} values but {len} were given.": "Attend {nargs} valeurs, {len} données.",
-    "Did you mean {possibility}?": "Vouliez-vous dire {possibility} ?",
-    "(Did you mean one of: {possibilities}?)": "(Vouliez-vous dire l'une de : {possibilities} ?)",
-    "{value!r} is not {choice}.": "{value!r} n'est pas {choice}.",
-    "{value!r} is not one of {choices}.": "{value!r} n'est pas l'une des valeurs {choices}.",
-    "{value!r} does not match the format {format}.": "{value!r} ne suit pas le format {format}.",
-    "{value!r} does not match the formats {formats}.": "{value!r} ne suit aucun des formats {formats}.",
-    "{len_type} values are required, but {len_value} was given.":
-        "{len_type} valeurs attendues, {len_value} donnée.",
-    "{len_type} values are required, but {len_value} were given.":
-        "{len_type} valeurs attendues, {len_value} données.",
-    "integer": "entier",
-    "float": "nombre",
 }
+
+HELP_OPTION = "Affiche cette aide et quitte."
+USAGE = "Utilisation : "
 
 # Type names Typer shows beside an option (`<path>`, `<int>`…), in French.
 TYPES = {"path": "chemin", "str": "texte", "int": "entier", "float": "nombre", "bool": "oui/non",
          "list[str]": "texte…", "file": "fichier", "directory": "dossier"}
 
-# Typer's own sentence for a misspelt verb (not through gettext).
-_DID_YOU_MEAN = re.compile(r"Did you mean (.+)\?")
+# Usage errors: (English pattern, French replacement), tried in order on the whole message.
+PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p, re.S), r) for p, r in (
+        (r"^Invalid value for (.+?): (.*)$", r"Valeur invalide pour \1 : \2"),
+        (r"^Invalid value: (.*)$", r"Valeur invalide : \1"),
+        (r"^Missing option (.+?)\.(.*)$", r"Option obligatoire absente : \1.\2"),
+        (r"^Missing argument (.+?)\.(.*)$", r"Argument obligatoire absent : \1.\2"),
+        (r"^Missing parameter(.*)$", r"Paramètre obligatoire absent\1"),
+        (r"^Missing (.+?)\.(.*)$", r"Absent : \1.\2"),
+        (r"^No such option: (\S+) \(Possible options: (.*)\)$",
+         r"Option inconnue : \1 (options proches : \2)"),
+        (r"^No such option: (\S+)(.*)$", r"Option inconnue : \1\2"),
+        (r"^No such option (.+)$", r"Option inconnue : \1"),
+        (r"^Option (.+?) requires an argument\.$", r"L'option \1 attend une valeur."),
+        (r"^Option (.+?) requires (\d+) arguments\.$", r"L'option \1 attend \2 valeurs."),
+        (r"^Option (.+?) does not take a value\.$", r"L'option \1 ne prend pas de valeur."),
+        (r"^Got unexpected extra arguments? ?\(?s?\)? ?\((.*)\)$", r"Argument(s) en trop : \1"),
+        (r"^Got unexpected extra argument\(s\) \((.*)\)$", r"Argument(s) en trop : \1"),
+        (r"^No such command (.+?)\.(.*)$", r"Verbe inconnu : \1.\2"),
+        (r"^Missing command\.$", r"Verbe manquant."),
+    )
+]
+# Pieces inside a message (after the patterns): pydantic's and typer's value errors.
+PIECES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), r) for p, r in (
+        (r"Input should be a valid number, unable to parse string as a number",
+         "un nombre est attendu (par exemple 0,5 s'écrit 0.5)"),
+        (r"Input should be a valid integer, unable to parse string as an integer",
+         "un nombre entier est attendu"),
+        (r"Input should be a valid integer, got a number with a fractional part",
+         "un nombre entier est attendu"),
+        (r"Input should be a valid (\w+)", r"valeur invalide (\1)"),
+        (r"Value (.+?) is not a valid (\w+)\.", r"\1 n'est pas une valeur valide."),
+        (r"(.+?) is not one of (.+)\.", r"\1 n'est pas l'une des valeurs \2."),
+        (r"(\w+) (.+?) does not exist\.", r"\2 introuvable."),
+        (r"(\w+) (.+?) is a file\.", r"\2 est un fichier (un dossier est attendu)."),
+        (r"(\w+) (.+?) is a directory\.", r"\2 est un dossier (un fichier est attendu)."),
+        (r"(\w+) (.+?) is not readable\.", r"\2 n'est pas lisible."),
+        (r"(\w+) (.+?) is not writable\.", r"\2 n'est pas modifiable."),
+        (r"Value must be an iterable\.", "une liste est attendue."),
+    )
+]
+
+
+def translate(message: str) -> str:
+    """One usage error of Typer/Click in French (as it is when no pattern knows it)."""
+    text = message.strip()
+    for pattern, french in PATTERNS:
+        if pattern.match(text):
+            text = pattern.sub(french, text, count=1)
+            break
+    for pattern, french in PIECES:
+        text = pattern.sub(french, text)
+    return text
 
 
 def gettext(message: str) -> str:
-    """The French wording of one of Click's messages (the message itself when unknown)."""
-    return MESSAGES.get(message, message)
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    """The French wording of a message that depends on a count."""
-    return gettext(singular if n == 1 else plural)
+    """The French wording of one of Typer's words (the word itself when unknown)."""
+    return WORDS.get(message, message)
 
 
 def _french_type(display: Callable[..., str | None]) -> Callable[..., str | None]:
     def wrapped(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False):
+            return None
         text = display(self, ctx)
-        if text is None or getattr(self, "is_flag", False):
-            return None if getattr(self, "is_flag", False) else text
+        if text is None:
+            return None
         inner = text[1:-1] if text.startswith("<") and text.endswith(">") else text
         return f"<{TYPES.get(inner, inner)}>"
 
@@ -128,43 +132,53 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    import click.core
-    import click.decorators
-    import click.exceptions
-    import click.formatting
-    import click.parser
-    import click.termui
-    import click.types
     import typer.core
     import typer.rich_utils as rich
+    from typer import _click
 
-    for module in (click.core, click.decorators, click.exceptions, click.formatting, click.parser,
-                   click.termui, click.types, typer.core, rich):
+    for module in (typer.core, rich):
         if hasattr(module, "_"):
             module._ = gettext  # type: ignore[attr-defined]
-        if hasattr(module, "ngettext"):
-            module.ngettext = ngettext  # type: ignore[attr-defined]
-    for name in ("DEPRECATED_STRING", "DEFAULT_STRING", "ENVVAR_STRING", "REQUIRED_LONG_STRING",
-                 "ARGUMENTS_PANEL_TITLE", "OPTIONS_PANEL_TITLE", "COMMANDS_PANEL_TITLE",
-                 "ERRORS_PANEL_TITLE", "ABORTED_TEXT", "RICH_HELP"):
-        english = {"DEPRECATED_STRING": "(deprecated) ", "DEFAULT_STRING": "[default: {}]",
-                   "ENVVAR_STRING": "[env var: {}]", "REQUIRED_LONG_STRING": "[required]",
-                   "ARGUMENTS_PANEL_TITLE": "Arguments", "OPTIONS_PANEL_TITLE": "Options",
-                   "COMMANDS_PANEL_TITLE": "Commands", "ERRORS_PANEL_TITLE": "Error",
-                   "ABORTED_TEXT": "Aborted.",
-                   "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help."}[name]
-        setattr(rich, name, gettext(english))
-    rich_usage = getattr(rich, "_RICH_HELP_PANEL_NAME", None)  # noqa: F841 (older Typer)
+    english = {"DEPRECATED_STRING": "(deprecated) ", "DEFAULT_STRING": "[default: {}]",
+               "ENVVAR_STRING": "[env var: {}]", "REQUIRED_LONG_STRING": "[required]",
+               "ARGUMENTS_PANEL_TITLE": "Arguments", "OPTIONS_PANEL_TITLE": "Options",
+               "COMMANDS_PANEL_TITLE": "Commands", "ERRORS_PANEL_TITLE": "Error",
+               "ABORTED_TEXT": "Aborted.",
+               "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help."}
+    for name, text in english.items():
+        if hasattr(rich, name):
+            setattr(rich, name, gettext(text))
+
+    write_usage = _click.formatting.HelpFormatter.write_usage
+
+    def french_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+        write_usage(self, prog, args, USAGE if prefix is None else prefix)
+
+    _click.formatting.HelpFormatter.write_usage = french_usage  # type: ignore[method-assign]
+    rich.OptionHighlighter.highlights = [
+        *(h for h in rich.OptionHighlighter.highlights if "usage" not in h),
+        r"(?P<usage>Utilisation : )",
+    ]
+
+    get_help_option = _click.core.Command.get_help_option
+
+    def french_help_option(self: Any, ctx: Any) -> Any:
+        option = get_help_option(self, ctx)
+        if option is not None:
+            option.help = HELP_OPTION
+        return option
+
+    _click.core.Command.get_help_option = french_help_option  # type: ignore[method-assign]
+
+    format_error = rich.rich_format_error
+
+    def french_error(self: Any) -> None:
+        text = translate(self.format_message())
+        self.format_message = lambda: text
+        format_error(self)
+
+    rich.rich_format_error = french_error
     for cls in (typer.core._TyperParameter, typer.core.TyperOption):
         if "display_type" in vars(cls):
             cls.display_type = _french_type(cls.display_type)  # type: ignore[method-assign]
-    for cls_name in ("STRING", "INT", "FLOAT", "BOOL", "UUID"):
-        click_type = getattr(click.types, cls_name, None)
-        if click_type is not None and click_type.name in MESSAGES:
-            click_type.name = MESSAGES[click_type.name]
     _installed = True
-
-
-def french_suggestion(message: str) -> str:
-    """Typer's « Did you mean 'x'? » (written without gettext) in French."""
-    return _DID_YOU_MEAN.sub(lambda m: f"Vouliez-vous dire {m.group(1)} ?", message)

@@ -52,6 +52,9 @@ MAX_ROWS = 1_048_000  # Excel's sheet limit, with room for the header and a note
 KIND_LABELS = {"rate": "taux", "volume": "volume", "reported": "déclaré (non noté)"}
 PART_LABELS = {"qualitative": "qualitative", "quantitative": "quantitative", "none": "aucune"}
 FUNDING_LABELS = {"financement": "financement", "valorisation": "valorisation"}
+# The one remaining-envelope figure of a what-if (comparison.json `remaining_eur`).
+REMAINING_LABEL = "Reste de l'enveloppe"
+REMAINING_DEFINITION = "Reste de l'enveloppe = disponible de la ligne budgétaire − acquis de la variante."
 
 
 # --------------------------------------------------------------------------- shared helpers
