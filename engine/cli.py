@@ -30,7 +30,7 @@ install_french()
 class _FrenchGroup(TyperGroup):
     """The verbs' group: an unknown verb is named in French with the closest verb."""
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: _click.Context, args: list[str]) -> Any:
         try:
             return super().resolve_command(ctx, args)
         except _click.exceptions.UsageError as error:

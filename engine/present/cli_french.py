@@ -180,5 +180,5 @@ def install() -> None:
     rich.rich_format_error = french_error
     for cls in (typer.core._TyperParameter, typer.core.TyperOption):
         if "display_type" in vars(cls):
-            cls.display_type = _french_type(cls.display_type)  # type: ignore[method-assign]
+            cls.display_type = _french_type(cls.display_type)  # type: ignore[method-assign,assignment]
     _installed = True
