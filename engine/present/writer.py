@@ -63,7 +63,7 @@ def write_whatif(result: WhatIf, out_dir: Path, *, reports: bool = True) -> list
     """Write `baseline/`, `variant/` (each a full run folder) and `comparison.json`.
 
     With `reports`, also `report.xlsx` and `report.html` side by side in `out_dir`: the
-    baseline's figures with the « Comparaison » sheet / section (outputs.md).
+    comparison first, then the variant's full report, then the baseline's (outputs.md).
     """
     from engine.present.results_json import results_json
     from engine.present.writer import write_json, write_run
@@ -86,6 +86,7 @@ def write_whatif(result: WhatIf, out_dir: Path, *, reports: bool = True) -> list
                 rejected=result.baseline.extracts.rejected,
                 comparison=result.comparison,
                 variant=varied,
+                baseline_params=params_table(result.baseline.book, result.baseline.as_of),
             )
         )
         written.append(
