@@ -11,6 +11,7 @@ no-break spaces); a print style sheet lays it out on A4 landscape pages.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import cache
@@ -22,16 +23,22 @@ from plotly.offline import get_plotlyjs
 
 from engine.model import format as fr
 from engine.present.workbook import (
-    FUNDING_LABELS,
+    REMAINING_DEFINITION,
+    REMAINING_LABEL,
     budget_line_of,
     budget_line_totals,
     cite,
+    code_label,
     dispositif_label,
     dispositifs,
     eur,
+    gainers_losers,
     index_params,
     indicator_ids,
     indicator_source,
+    run_status,
+    status_of,
+    status_sentence,
     totals,
 )
 
@@ -49,10 +56,11 @@ COLORS = {
     "floor": "#888888",
     "partial": "#E3A33B",
     "none": "#BBBBBB",
+    "reported": "#5B7DB1",
 }
 PLOTLY_CONFIG = {
     "displaylogo": False,
-    "responsive": False,
+    "responsive": True,
     "displayModeBar": False,
     "staticPlot": False,
 }
@@ -76,10 +84,10 @@ section { background:#fff; border:1px solid var(--line); border-radius:6px; padd
 h2 { font-size:17px; margin:0 0 10px; color:var(--accent); }
 h3 { font-size:15px; margin:16px 0 8px; }
 h4 { font-size:13px; margin:0 0 4px; }
-.cards { display:grid; grid-template-columns: repeat(4, 1fr); gap:10px; }
+.cards { display:grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap:10px; }
 .card { border:1px solid var(--line); border-radius:6px; padding:10px 12px; background:#fbfcfe; }
 .card .label { color:var(--muted); font-size:12px; }
-.card .value { font-size:19px; font-weight:650; white-space:nowrap; }
+.card .value { font-size:19px; font-weight:650; overflow-wrap:anywhere; }
 .card .note { color:var(--muted); font-size:11px; }
 table { border-collapse:collapse; width:100%; font-size:11.5px; }
 .wide { overflow-x:auto; }
@@ -100,8 +108,19 @@ small, .muted { color:var(--muted); }
         font-size:11px; }
 .flag.alert { background:#fdf0dc; }
 .flag.reversement { background:#f9dcd8; }
-.indicator { display:grid; grid-template-columns: 320px 650px; gap:12px; padding:10px 0;
-             border-top:1px solid var(--line); }
+.indicator { display:grid; grid-template-columns: minmax(0, 320px) minmax(0, 1fr); gap:12px;
+             padding:10px 0; border-top:1px solid var(--line); }
+.chart, .chart > div, .js-plotly-plot { max-width:100%; min-width:0; }
+section, main, .wide { min-width:0; max-width:100%; }
+.badge.mixed { background:#F2D7A6; color:#1d2733; }
+h2.run { font-size:20px; border-bottom:2px solid var(--accent); padding-bottom:4px; margin-top:28px; }
+@media (max-width: 900px) {
+  .indicator { grid-template-columns: minmax(0, 1fr); }
+  header.page h1 { font-size:18px; }
+  section { padding:10px 10px; }
+  main { padding:8px 6px 30px; }
+  table { display:block; overflow-x:auto; max-width:100%; }
+}
 blockquote { margin:6px 0; padding:4px 8px; border-left:3px solid var(--accent); background:#f7f9fc;
              font-style:italic; }
 .cite { font-size:12px; }
@@ -116,7 +135,8 @@ footer { color:var(--muted); font-size:11px; text-align:center; margin-top:20px;
   nav, .modebar-container { display:none !important; }
   section { border:none; padding:4px 0; margin:6px 0; break-inside:auto; }
   h2 { break-after:avoid; }
-  .indicator, .card, tr, figure { break-inside:avoid; }
+  .indicator, .card, tr, figure, .costblock { break-inside:avoid; }
+  .wide { overflow:visible; }
   thead { display:table-header-group; }
   header.page { border-radius:0; }
 }
@@ -195,7 +215,7 @@ def _template() -> dict[str, Any]:
 def _figure_html(fig: _Figure, width: int, height: int) -> str:
     figure = fig.to_plotly_json()
     figure["layout"].update(
-        width=width,
+        autosize=True,
         height=height,
         template=_template(),
         separators=f",{NBSP}",
@@ -203,7 +223,8 @@ def _figure_html(fig: _Figure, width: int, height: int) -> str:
         font={"family": "system-ui, Arial, sans-serif", "size": 11},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
     )
-    return pio.to_html(figure, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, validate=False)
+    return pio.to_html(figure, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, validate=False,
+                       default_width="100%", default_height=f"{height}px")
 
 
 def _label(c: Mapping[str, Any]) -> str:
@@ -230,7 +251,7 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
         targets.append(target)
         floors.append(floor)
         if score is None:
-            colors.append(COLORS["none"])
+            colors.append(COLORS["reported"] if ind.get("evaluable") else COLORS["none"])
         elif score >= 1:
             colors.append(COLORS["gain"])
         elif score <= 0:
@@ -258,8 +279,10 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
         text=[
             "" if v is None or len(x) > 12 else _pct(v) if rate else fr.number(v, 1, fixed=True) for v in y
         ],
-        textposition="outside",
-        cliponaxis=False,
+        textposition="inside",
+        insidetextanchor="start",
+        textangle=0,
+        textfont={"size": 11, "color": "#ffffff"},
     )
     mark = max(8, min(34, 420 // max(len(x), 1)))  # the width of a bar, roughly
     missing = [xi for xi, v in zip(x, y, strict=True) if v is None]
@@ -313,7 +336,11 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
 
 
 def _money_chart(convs: Sequence[Mapping[str, Any]]) -> str:
-    """Draw grouped bars per convention: amount, earned, already paid."""
+    """Draw grouped bars per convention with money: amount, earned, already paid.
+
+    Valorisation lines (every amount 0 €) are left out of the chart: they are listed below it.
+    """
+    convs = [c for c in convs if any(eur(c.get(k)) for k in ("amount_eur", "earned_eur", "paid_eur"))]
     x = [_label(c) for c in convs]
     fig = _Figure()
     for key, name, color in (
@@ -350,9 +377,10 @@ def _delta_chart(rows: Sequence[Mapping[str, Any]], about: Mapping[str, Mapping[
         marker_color=[
             COLORS["gain"] if d > 0 else COLORS["loss"] if d < 0 else COLORS["none"] for d in deltas
         ],
-        text=[_money(d) for d in deltas],
-        textposition="outside",
-        cliponaxis=False,
+        text=[_money(d) if len(x) <= 12 else "" for d in deltas],
+        textposition="inside",
+        textangle=0,
+        textfont={"size": 11, "color": "#ffffff"},
     )
     fig.update_yaxes(tickformat=",.0f", ticksuffix=f"{NBSP}€", zeroline=True, zerolinecolor="#333")
     fig.update_xaxes(tickangle=-35)
@@ -443,13 +471,14 @@ def _money_cells(values: Mapping[str, Decimal]) -> str:
     )
 
 
-def _conventions_table(results: Mapping[str, Any]) -> str:
+def _conventions_table(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> str:
     head = (
         "Convention",
         "Structure",
         "Territoire",
         "Dispositif",
         "Ligne",
+        "Statut",
         "Score quanti.",
         "Score quali.",
         "Montant",
@@ -463,25 +492,26 @@ def _conventions_table(results: Mapping[str, Any]) -> str:
     for c in results.get("conventions", []):
         money = {k: eur(c.get(k)) for k in ("amount_eur", "earned_eur", "paid_eur", "solde_eur")}
         neg = " neg" if money["solde_eur"] < 0 else ""
-        funding = FUNDING_LABELS.get(str(c.get("funding")), c.get("funding"))
+        funding = code_label(params, "funding", c.get("funding"))
         flags = _flags(c)
         rows.append(
             f'<tr class="{"main" if flags else ""}{neg}"><td class="id">'
             f"<strong>{_e(c.get('convention_id'))}</strong></td>"
             f"<td>{_e(c.get('structure'))}</td><td>{_e(c.get('territory'))}</td>"
-            f"<td>{_e(c.get('dispositif'))}<br><small>{_e(funding)}</small></td>"
+            f"<td>{_e(code_label(params, 'dispositifs', c.get('dispositif')))}<br><small>{_e(funding)}</small></td>"
             f'<td class="id">{_e(budget_line_of(c))}</td>'
+            f'<td>{_e(status_of(c, params))}</td>'
             f'<td class="n">{_e(_pct(c.get("quantitative_score")))}</td>'
             f'<td class="n">{_e(_pct(c.get("qualitative_score")))}</td>'
             f"{_money_cells(money)}</tr>"
         )
         if flags:
-            rows.append(f'<tr class="sub{neg}"><td colspan="11">{flags}</td></tr>')
+            rows.append(f'<tr class="sub{neg}"><td colspan="12">{flags}</td></tr>')
     foot = []
     for line, sums in budget_line_totals(results):
-        foot.append(f'<tr><td colspan="7">Total ligne {_e(line)}</td>{_money_cells(sums)}</tr>')
+        foot.append(f'<tr><td colspan="8">Total ligne {_e(line)}</td>{_money_cells(sums)}</tr>')
     foot.append(
-        '<tr><td colspan="7">Total général</td>'
+        '<tr><td colspan="8">Total général</td>'
         f"{_money_cells(totals(results.get('conventions', [])))}"
         "</tr>"
     )
@@ -499,9 +529,13 @@ def _money_section(results: Mapping[str, Any]) -> str:
     convs = results.get("conventions", [])
     if not convs:
         return ""
+    valorisation = [c for c in convs
+                    if not any(eur(c.get(k)) for k in ("amount_eur", "earned_eur", "paid_eur"))]
+    note = (f'<p class="muted">Hors graphique : {len(valorisation)} ligne(s) de valorisation à 0 € ('
+            + ", ".join(_e(c.get("convention_id")) for c in valorisation) + ").</p>") if valorisation else ""
     return (
         '<section id="montants"><h2>Acquis au regard du montant conventionné, par convention</h2>'
-        f'<figure class="chart">{_money_chart(convs)}</figure></section>'
+        f'<figure class="chart">{_money_chart(convs)}</figure>{note}</section>'
     )
 
 
@@ -629,7 +663,8 @@ def _dispositif_section(
         f'<p class="muted">Dispositif <code>{_e(dispositif)}</code> ; chaque indicateur '
         "avec le texte dont il vient, sa cible et son plancher. Barres : vert = cible atteinte, "
         "orange = entre plancher et cible, "
-        "rouge = au plancher ou en dessous, gris = non évaluable.</p>"
+        "rouge = au plancher ou en dessous, bleu = évaluable mais non noté (rapporté), "
+        "gris = non évaluable.</p>"
         f'<div class="wide"><table><thead><tr><th>Convention</th>{head}</tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
         f"{''.join(blocks)}</section>"
@@ -644,15 +679,15 @@ def _decisions_section(results: Mapping[str, Any], params: Mapping[str, Mapping[
     if not fired:
         return ""
     rows = "".join(
-        f"<tr><td><code>{_e(rule)}</code></td>"
+        f"<tr><td>{_e(code_label(params, 'decisions', rule))}<br><small><code>{_e(rule)}</code></small></td>"
         f"<td>{_e((params.get(f'decisions.{rule}') or {}).get('description'))}"
         f'</td><td class="n">{n}</td><td>{_e(cite(params.get(f"decisions.{rule}")))}</td></tr>'
         for rule, n in fired.items()
     )
     return (
-        '<section id="decisions"><h2>Règles de décision appliquées</h2><table><thead><tr>'
+        '<section id="decisions"><h2>Règles de décision appliquées</h2><div class="wide"><table><thead><tr>'
         '<th>Règle</th><th>Effet</th><th class="n">Conventions</th><th>Source</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></section>"
+        f"<tbody>{rows}</tbody></table></div></section>"
     )
 
 
@@ -715,7 +750,7 @@ def _comparison_section(
             if available not in (None, "") and eur(available)
             else "—"
         )
-        after = _money(eur(available) - delta) if available not in (None, "") else "—"
+        after = _money(line.get("remaining_eur")) if line.get("remaining_eur") not in (None, "") else "—"
         lines.append(
             f"<tr><td>{_e(line.get('budget_line') or '(sans ligne)')}</td>"
             f'<td class="m">{_e(_money(line.get("baseline_earned_eur")))}</td>'
@@ -736,7 +771,7 @@ def _comparison_section(
         '<section id="variante"><h2>Variante (« et si ? ») : comparaison avec la référence</h2>'
         f"<p>Paramètres modifiés :</p><ul>{overrides or '<li>aucun</li>'}</ul>"
         f'<figure class="chart">{_delta_chart(rows_data, about)}</figure>'
-        "<h3>Par convention</h3><table><thead><tr><th>Convention</th><th>Structure</th>"
+        '<h3>Par convention</h3><div class="wide"><table><thead><tr><th>Convention</th><th>Structure</th>'
         + _th_n(
             "Acquis (référence)",
             "Acquis (variante)",
@@ -745,19 +780,20 @@ def _comparison_section(
             "Score quanti. (variante)",
         )
         + "</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody><tfoot>{foot}</tfoot></table>"
-        "<h3>Par ligne budgétaire, au regard du disponible</h3><table><thead><tr><th>Ligne</th>"
+        f"<tbody>{''.join(rows)}</tbody><tfoot>{foot}</tfoot></table></div>"
+        '<h3>Par ligne budgétaire, au regard du disponible</h3><div class="wide"><table><thead><tr><th>Ligne</th>'
         + _th_n(
             "Acquis (référence)",
             "Acquis (variante)",
             "Écart",
             "Disponible",
-            "Disponible après écart",
+            REMAINING_LABEL,
             "Écart / disponible",
         )
         + "</tr></thead>"
-        f"<tbody>{''.join(lines)}</tbody></table>"
-        f'<div class="cards" style="grid-template-columns:1fr 1fr;margin-top:10px">'
+        f"<tbody>{''.join(lines)}</tbody></table></div>"
+        f'<p class="muted">{_e(REMAINING_DEFINITION)}</p><p>{_e(gainers_losers(comparison))}</p>'
+        f'<div class="cards" style="margin-top:10px">'
         f'<div class="card"><div class="label">Structures qui gagnent</div>{listing(gain)}</div>'
         '<div class="card"><div class="label">Structures qui perdent</div>'
         f"{listing(loss)}</div></div>"
@@ -765,11 +801,11 @@ def _comparison_section(
     )
 
 
-def _run_section(results: Mapping[str, Any]) -> str:
+def _run_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> str:
     run = results.get("run", {})
-    nature = "finale (solde)" if run.get("final") else "intermédiaire (projection)"
+    nature = status_sentence(*run_status(results, params))
     inputs = "".join(
-        f'<tr><td>{_e(name)}</td><td class="n">{_e(fr.integer(c.get("rows")))}</td>'
+        f'<tr><td>{_e(code_label(params, "tables", name))}</td><td class="n">{_e(fr.integer(c.get("rows")))}</td>'
         f'<td class="n">{_e(fr.integer(c.get("kept")))}</td>'
         f'<td class="n">{_e(fr.integer(c.get("rejected")))}</td></tr>'
         for name, c in (results.get("inputs") or {}).items()
@@ -788,7 +824,7 @@ def _run_section(results: Mapping[str, Any]) -> str:
     return (
         '<section id="execution"><h2>Exécution</h2><table><tbody>'
         f"<tr><th>Date d'évaluation</th><td>{_e(fr.date_fr(run.get('as_of')))}</td></tr>"
-        f"<tr><th>Nature</th><td>{nature}</td></tr>"
+        f"<tr><th>Statut</th><td>{_e(nature)}</td></tr>"
         f"<tr><th>Version de parcours</th><td>{_e(run.get('version'))}</td></tr>"
         f"<tr><th>Empreinte des règles</th><td><code>{_e(run.get('rules_sha256'))}</code></td></tr>"
         f"<tr><th>Paramètres modifiés</th><td>{_e(overrides)}</td></tr>"
@@ -802,6 +838,31 @@ def _run_section(results: Mapping[str, Any]) -> str:
     )
 
 
+def _report_sections(results: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]], prefix: str) -> list[str]:
+    """One run's report: key figures, conventions, amounts, indicators, costs, decisions, run."""
+    sections = [
+        _headline(results, None),
+        _conventions_table(results, index),
+        _money_section(results),
+    ]
+    sections += [_dispositif_section(results, d, index) for d in dispositifs(results)]
+    sections.append(_costs_section(results, index))
+    sections.append(_decisions_section(results, index))
+    sections.append(_run_section(results, index))
+    if prefix:
+        sections = [re.sub(r'(<section id=")', rf"\1{prefix}", part, count=1) for part in sections]
+    return sections
+
+
+def _nav(results: Mapping[str, Any], prefix: str) -> list[tuple[str, str]]:
+    items = [("chiffres", "Chiffres clés"), ("conventions", "Conventions"), ("montants", "Montants")]
+    items += [(f"dispositif-{d}", f"Indicateurs {d}") for d in dispositifs(results)]
+    if any(c.get("costs") for c in results.get("conventions", [])):
+        items.append(("couts", "Coûts déclarés"))
+    items.append(("execution", "Exécution"))
+    return [(prefix + a, t) for a, t in items]
+
+
 def render_html(
     results: Mapping[str, Any],
     *,
@@ -812,34 +873,24 @@ def render_html(
     """Render the whole page as text (see `write_html`)."""
     index = index_params(params)
     run = results.get("run", {})
-    final = bool(run.get("final"))
-    badge = (
-        '<span class="badge">évaluation finale</span>'
-        if final
-        else '<span class="badge projection">évaluation intermédiaire : projection</span>'
-    )
-    sections = [
-        _headline(results, comparison),
-        _conventions_table(results),
-        _money_section(results),
-    ]
-    sections += [_dispositif_section(results, d, index) for d in dispositifs(results)]
-    sections.append(_costs_section(results, index))
-    sections.append(_decisions_section(results, index))
-    if comparison is not None:
-        sections.append(_comparison_section(results, comparison, variant, index))
-    sections.append(_run_section(results))
-    nav_items = [
-        ("chiffres", "Chiffres clés"),
-        ("conventions", "Conventions"),
-        ("montants", "Montants"),
-    ]
-    nav_items += [(f"dispositif-{d}", f"Indicateurs {d}") for d in dispositifs(results)]
-    if any(c.get("costs") for c in results.get("conventions", [])):
-        nav_items.append(("couts", "Coûts déclarés"))
-    if comparison is not None:
-        nav_items.append(("variante", "Variante"))
-    nav_items.append(("execution", "Exécution"))
+    shown = variant if comparison is not None and variant is not None else results
+    label, n_final, n_projected = run_status(shown, index)
+    kind = "mixed" if n_final and n_projected else "projection" if n_projected else ""
+    badge = f'<span class="badge {kind}">{_e(status_sentence(label, n_final, n_projected))}</span>'
+    if comparison is None:
+        sections = _report_sections(results, index, "")
+        nav_items = _nav(results, "")
+    else:
+        info = comparison.get("variant") or {}
+        name = info.get("name") if info and info.get("name") not in (None, "--set") else None
+        variant_title = f"Variante « {name} »" if name else "Variante (--set)"
+        sections = [_comparison_section(results, comparison, variant, index)]
+        sections.append(f'<h2 class="run" id="rapport-variante">{_e(variant_title)} — rapport complet</h2>')
+        sections += _report_sections(variant or results, index, "v-")
+        sections.append('<h2 class="run" id="rapport-reference">Référence (règles en vigueur) — rapport complet</h2>')
+        sections += _report_sections(results, index, "r-")
+        nav_items = [("variante", "Comparaison"), ("rapport-variante", "Rapport de la variante"),
+                     ("rapport-reference", "Rapport de la référence")]
     nav = "".join(f'<a href="#{_e(anchor)}">{_e(text)}</a>' for anchor, text in nav_items)
     csp = (
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import xlsxwriter
-
-from engine.model import format as fr
 from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
+
+from engine.model import format as fr
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.model.rulebook import RuleBook
@@ -176,8 +176,10 @@ def status_of(c: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> 
 
 
 def run_status(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> tuple[str, int, int]:
-    """The run's status from its conventions': (« définitif » / « projection » / « mixte »,
-    number final, number projected)."""
+    """The run's status from its conventions': (label, number final, number projected).
+
+    The label is « définitif », « projection » or « mixte » (both kinds in one run).
+    """
     convs = results.get("conventions", [])
     final = sum(1 for c in convs if c.get("final"))
     projected = len(convs) - final
@@ -199,7 +201,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "oui" if value else "non"
     if isinstance(value, tuple | list):
-        return ",".join(_show(v) for v in value)
+        return ", ".join(_show(v) for v in value)
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
@@ -563,7 +565,8 @@ def _synthese(
     ]
     sheet = _Sheet(wb, fmt, name, headers, freeze_cols=1)
     first_money = len(head) + 2
-    styles = ["text", "wrap", "wrap", "wrap", "wrap", "text", "wrap", "text"] + ["pct", "pct"] + ["eur"] * 4 + ["wrap"] * 3
+    styles = (["text", "wrap", "wrap", "wrap", "wrap", "text", "wrap", "text"]
+              + ["pct", "pct"] + ["eur"] * 4 + ["wrap"] * 3)
     for c in convs:
         window = c.get("window") or {}
         period = " – ".join(fr.date_fr(d) for d in (window.get("start"), window.get("end")) if d)
