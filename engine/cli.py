@@ -414,7 +414,7 @@ def check(
                   highlight=False)
         raise typer.Exit(2)
 
-    def run() -> tuple[Any, list[Any]]:
+    def run() -> tuple[Any, Any, list[Any]]:
         from engine.compute.registry import check_registry, rejected_findings
         from engine.load.extracts import read_extracts
         from engine.load.rules import load_rules
@@ -422,9 +422,9 @@ def check(
         book = load_rules(rules)
         extracts = read_extracts(data, profile)
         findings = rejected_findings(extracts.rejected) + check_registry(extracts.tables, book)
-        return extracts, findings
+        return book, extracts, findings
 
-    extracts, findings = _guard(run)
+    book, extracts, findings = _guard(run)
     from rich.text import Text
 
     from engine.compute.registry import counts as finding_counts
@@ -447,7 +447,8 @@ def check(
         for col in ("Table", "Lignes", "Retenues", "Écartées"):
             table.add_column(col, justify="right" if col != "Table" else "left")
         for name, c in extracts.counts.items():
-            table.add_row(name, str(c["rows"]), str(c["kept"]), str(c["rejected"]))
+            table.add_row(book.code_label("tables", name), fr.integer(c["rows"]), fr.integer(c["kept"]),
+                          fr.integer(c["rejected"]))
         console.print(table)
         if rejected:
             console.print(f"{rejected} ligne(s) écartée(s) : relancer `parcours evaluate` pour les"

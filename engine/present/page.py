@@ -137,6 +137,9 @@ footer { color:var(--muted); font-size:11px; text-align:center; margin-top:20px;
   h2 { break-after:avoid; }
   .indicator, .card, tr, figure, .costblock { break-inside:avoid; }
   .wide { overflow:visible; }
+  table { font-size:8.5px; }
+  th, td { padding:2px 3px; }
+  tfoot { display:table-row-group; }
   thead { display:table-header-group; }
   header.page { border-radius:0; }
 }
@@ -269,10 +272,18 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
             f"{_e(c.get('structure'))} — {_e(c.get('territory'))}<br>{shown} ({detail}) · {state}"
         )
     fig = _Figure()
+    meaning = (("gain", "cible atteinte"), ("partial", "entre plancher et cible"),
+               ("loss", "au plancher ou en dessous"), ("reported", "évaluable, non noté"),
+               ("none", "non évaluable"))
+    for key, text in meaning:  # one legend entry per colour present, in its colour
+        if COLORS[key] in colors:
+            fig.add_bar(x=[x[0]], y=[None], marker_color=COLORS[key], name=text, hoverinfo="skip",
+                        legendgroup=key)
     fig.add_bar(
         x=x,
         y=y,
         marker_color=colors,
+        showlegend=False,
         name="valeur",
         hovertext=hover,
         hoverinfo="text",
@@ -331,7 +342,7 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
         title_text="valeur" if not rate else None,
     )
     fig.update_xaxes(tickangle=-35)
-    fig.update_layout(showlegend=True, bargap=0.35)
+    fig.update_layout(showlegend=True, bargap=0.35, barmode="overlay")
     return _figure_html(fig, 650, 320)
 
 
@@ -550,7 +561,8 @@ def _costs_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str,
         share_src = cite(params.get(f"{c.get('dispositif')}.{k.get('share_parameter')}"))
         ineligible = "".join(f"<li>{_e(s)}</li>" for s in k.get("ineligible_staff") or [])
         blocks.append(
-            f"<h3>{_e(c.get('convention_id'))} — {_e(c.get('structure'))}</h3><table><tbody>"
+            f"<div class=\"costblock\"><h3>{_e(c.get('convention_id'))} — {_e(c.get('structure'))}</h3>"
+            "<div class=\"wide\"><table><tbody>"
             "<tr><th>Dépenses de personnel déclarées</th>"
             f"<td class=\"m\">{_money(k.get('declared_personnel_eur'))}</td>"
             f"<td>{_e(k.get('staff_eligible'))} personne(s) éligible(s), "
@@ -568,8 +580,9 @@ def _costs_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str,
             f"<td>{'plafonné' if k.get('capped_at_amount') else 'sous le plafond'}</td></tr>"
             f"<tr><th>− déjà versé</th><td class=\"m\">{_money(c.get('paid_eur'))}</td><td></td></tr>"
             f"<tr><th>Solde</th><td class=\"m\">{_money(c.get('solde_eur'))}</td><td></td></tr>"
-            "</tbody></table>"
+            "</tbody></table></div>"
             + (f"<p>Personnels exclus :</p><ul>{ineligible}</ul>" if ineligible else "")
+            + "</div>"
         )
     return ('<section id="couts"><h2>Financement sur coûts déclarés</h2>'
             "<p>Montant acquis = min(montant, part × dépenses de personnel éligibles × (1 + forfait)), "
@@ -599,8 +612,7 @@ def _param_lines(src: Mapping[str, Any]) -> str:
     for p in src["parameters"]:
         name = str(p.get("path", "")).rsplit(".", 1)[-1]
         name = {"target": "cible", "floor": "plancher", "weight": "poids"}.get(name, name)
-        value = str(p.get("value") or "")
-        value = value.replace(".", ",") if value.replace(".", "", 1).isdigit() else value
+        value = str(p.get("value_fr") or p.get("value") or "")
         citation = cite(p)
         items.append(
             f"<li>{_e(name)} = {_e(value)} {_e(p.get('unit') or '')}"
@@ -854,9 +866,10 @@ def _report_sections(results: Mapping[str, Any], index: Mapping[str, Mapping[str
     return sections
 
 
-def _nav(results: Mapping[str, Any], prefix: str) -> list[tuple[str, str]]:
+def _nav(results: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]], prefix: str) -> list[tuple[str, str]]:
     items = [("chiffres", "Chiffres clés"), ("conventions", "Conventions"), ("montants", "Montants")]
-    items += [(f"dispositif-{d}", f"Indicateurs {d}") for d in dispositifs(results)]
+    items += [(f"dispositif-{d}", f"Indicateurs {code_label(index, 'dispositifs', d)}")
+              for d in dispositifs(results)]
     if any(c.get("costs") for c in results.get("conventions", [])):
         items.append(("couts", "Coûts déclarés"))
     items.append(("execution", "Exécution"))
@@ -879,7 +892,7 @@ def render_html(
     badge = f'<span class="badge {kind}">{_e(status_sentence(label, n_final, n_projected))}</span>'
     if comparison is None:
         sections = _report_sections(results, index, "")
-        nav_items = _nav(results, "")
+        nav_items = _nav(results, index, "")
     else:
         info = comparison.get("variant") or {}
         name = info.get("name") if info and info.get("name") not in (None, "--set") else None

@@ -794,7 +794,8 @@ def _costs_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, A
 
 
 def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFrame,
-                    name: str = "Lignes écartées") -> None:
+                    name: str = "Lignes écartées",
+                    params: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     columns = [
         ("table", "Table"),
         ("file", "Fichier"),
@@ -808,7 +809,10 @@ def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFra
     frame = rejected.select(present).head(MAX_ROWS) if present else pl.DataFrame()
     styles = ["text", "text", "int", "text", "text", "wrap"]
     for row in frame.iter_rows(named=True):
-        sheet.add([row.get(name) for name, _ in columns], styles)
+        values = [row.get(key) for key, _ in columns]
+        if params and values[0]:
+            values[0] = code_label(params, "tables", values[0])
+        sheet.add(values, styles)
     if rejected.height > MAX_ROWS:
         sheet.ws.write_string(
             sheet.row + 1,
@@ -1098,7 +1102,7 @@ def _report(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any],
         _dispositif_sheet(wb, fmt, name(label), results, dispositif, index)
     if any(c.get("costs") for c in results.get("conventions", [])):
         _costs_sheet(wb, fmt, results, index, name("Coûts déclarés"))
-    _rejected_sheet(wb, fmt, rejected, name("Lignes écartées"))
+    _rejected_sheet(wb, fmt, rejected, name("Lignes écartées"), index)
     _params_sheet(wb, fmt, params, name("Paramètres"))
     _run_sheet(wb, fmt, results, rejected, index, name("Exécution"))
 
