@@ -9,6 +9,7 @@ words present.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -102,3 +103,17 @@ def test_other_date_forms_are_refused(text: str) -> None:
 def test_an_impossible_date_is_said_in_french(text: str, why: str) -> None:
     assert_french(run("evaluate", "sample_data", "--as-of", text),
                   f"la date « {text} » n'existe pas", why)
+
+
+def test_a_mixed_run_shows_each_convention_status(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "sample_data").is_dir():
+        pytest.skip("sample_data/ absent")
+    text = run("evaluate", str(root / "sample_data"), "--as-of", "30/06/2025", "--out", str(tmp_path))
+    flat = " ".join(text.split())
+    assert "mixte : 8 convention(s) définitive(s), 23 en projection" in flat
+    lines = text.splitlines()
+    assert sum(" définitif " in x for x in lines) == 8 and sum(" projection " in x for x in lines) >= 23
+    assert "intermédiaire (projection)" not in text
+    for code in ("weekly_activity", "budget_lines"):
+        assert code not in text

@@ -74,3 +74,10 @@ def test_no_horizontal_overflow(sample_page: Path, tmp_path: Path, width: int) -
         _headless(binary, tmp_path / "profile-png", f"--screenshot={png}",
                   f"--window-size={width},2400", "--hide-scrollbars", sample_page.as_uri())
         assert png.is_file() and png.stat().st_size > 20_000
+
+
+def test_a_mixed_run_says_so_per_convention(sample_page: Path) -> None:
+    text = sample_page.read_text(encoding="utf-8")
+    assert '<span class="badge mixed">mixte : 8 convention(s) définitive(s), 23 en projection</span>' in text
+    assert text.count("<td>définitif</td>") == 8 and text.count("<td>projection</td>") == 23
+    assert "intermédiaire (projection)" not in text

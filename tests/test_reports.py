@@ -888,3 +888,30 @@ def test_reports_of_the_sample_run_reconcile(tmp_path: Path) -> None:
         assert french(str(expected[name])) in page
     for c in results["conventions"]:
         assert c["convention_id"] in page and french(c["earned_eur"]) in page
+
+
+# --------------------------------------------------------------------------- what-if order, status
+
+
+def test_whatif_page_opens_on_the_comparison(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    comparison = text.index('id="variante"')
+    variant = text.index('id="rapport-variante"')
+    baseline = text.index('id="rapport-reference"')
+    assert comparison < variant < text.index('id="v-chiffres"') < baseline < text.index('id="r-chiffres"')
+    assert "Reste de l&#x27;enveloppe = disponible de la ligne budgétaire − acquis de la variante." in text
+    assert f"847{NBSP}556,53{NBSP}€" in text  # remaining_eur of comparison.json, not recomputed
+    assert "Conventions : 1 gagnent, 1 perdent, 1 inchangées ; structures" in text
+
+
+def test_every_whatif_sheet_says_which_run_it_shows(workbook: Path) -> None:
+    wb = openpyxl.load_workbook(workbook)
+    for ws in wb.worksheets:
+        footer = ws.oddFooter.left.text or ""
+        if ws.title == "Comparaison":
+            assert footer.startswith("Comparaison : Variante"), footer
+        elif ws.title.startswith("Var. "):
+            assert footer.startswith("Variante") and "rapport complet" in footer, footer
+        else:
+            assert ws.title.startswith("Réf. ") and footer.startswith("Référence"), (ws.title, footer)
+        assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == "$1:$1"

@@ -909,7 +909,8 @@ def render_html(
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
         "img-src data: blob:; font-src data:"
     )
-    title = f"parcours — évaluation au {fr.date_fr(run.get('as_of'))}"
+    title = (f"parcours — évaluation au {fr.date_fr(run.get('as_of'))}" if comparison is None
+             else f"parcours — variante comparée à la référence au {fr.date_fr(run.get('as_of'))}")
     return (
         '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
