@@ -2,7 +2,9 @@
 
 Headless Chromium opens the sample run's page at each width; a small script written into a
 copy of the page records `document.documentElement.scrollWidth` against `innerWidth` (and
-the widest element) in the DOM, read back with `--dump-dom`. Screenshots are kept under
+the widest element) in the DOM, read back with `--dump-dom`. Headless Chromium's window is
+never narrower than 500 px, so the page is opened in an iframe of the tested width inside a
+wrapper page, and the probe posts its finding to the wrapper. Screenshots are kept under
 out/screenshots/ (git-ignored) to be looked at.
 """
 
@@ -28,10 +30,9 @@ window.addEventListener('load', function () {
         if (!inside && r.right - w > most) { most = r.right - w; worst = el.tagName + '.' + el.className; }
       }
     });
-    var out = document.createElement('pre'); out.id = 'probe';
-    out.textContent = 'SCROLL=' + document.documentElement.scrollWidth + ' INNER=' + w +
+    var text = 'SCROLL=' + document.documentElement.scrollWidth + ' INNER=' + w +
       ' WORST=' + worst + ' BY=' + Math.round(most);
-    document.body.appendChild(out);
+    parent.postMessage(text, '*');
   }, 500);
 });
 </script>"""
@@ -62,11 +63,20 @@ def test_no_horizontal_overflow(sample_page: Path, tmp_path: Path, width: int) -
     probe = tmp_path / "probe.html"
     probe.write_text(sample_page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
                      encoding="utf-8")
-    dom = _headless(binary, tmp_path / "profile", f"--window-size={width},900", "--dump-dom",
-                    probe.as_uri())
+    wrapper = tmp_path / "wrapper.html"
+    wrapper.write_text(
+        f'<!DOCTYPE html><html><body style="margin:0"><iframe src="{probe.name}" width="{width}"'
+        ' height="900" style="border:0"></iframe><script>window.addEventListener("message",'
+        ' function (e) { var p = document.createElement("pre"); p.textContent = e.data;'
+        " document.body.appendChild(p); });</script></body></html>",
+        encoding="utf-8",
+    )
+    dom = _headless(binary, tmp_path / "profile", f"--window-size={max(width, 500) + 40},1000",
+                    "--dump-dom", wrapper.as_uri())
     found = re.search(r"SCROLL=(\d+) INNER=(\d+) WORST=(\S*) BY=(\d+)", dom.stdout)
     assert found, dom.stderr[-1500:]
     scroll, inner = int(found.group(1)), int(found.group(2))
+    assert inner == width
     assert scroll <= inner, f"{width} px : la page déborde ({found.group(0)})"
     if width != 1920:
         png = SHOTS / f"report-{width}.png"

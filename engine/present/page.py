@@ -225,6 +225,7 @@ def _figure_html(fig: _Figure, width: int, height: int) -> str:
         margin={"l": 80, "r": 20, "t": 40, "b": 110},
         font={"family": "system-ui, Arial, sans-serif", "size": 11},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        uniformtext={"minsize": 9, "mode": "hide"},  # a label too small for its bar is hidden
     )
     return pio.to_html(figure, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, validate=False,
                        default_width="100%", default_height=f"{height}px")
