@@ -489,9 +489,10 @@ def test_rules_grouped_by_dispositif() -> None:
 
 
 @pytest.mark.parametrize("width", [80, 120, 200])
-def test_rules_table_never_cuts_a_path(width: int) -> None:
+def test_rules_table_never_cuts_a_path(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every parameter's full path is on one line of the table, whatever the width."""
-    result = runner.invoke(cli.app, ["rules"], env={"COLUMNS": str(width)})
+    monkeypatch.setattr(cli, "console", Console(width=width, force_terminal=False))
+    result = runner.invoke(cli.app, ["rules"])
     assert result.exit_code == 0, result.output
     book = load_rules()
     lines = result.output.splitlines()

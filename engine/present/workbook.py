@@ -945,6 +945,7 @@ def _comparison_sheet(
     results: Mapping[str, Any],
     comparison: Mapping[str, Any],
     variant: Mapping[str, Any] | None,
+    params: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     base = {c["convention_id"]: c for c in results.get("conventions", [])}
     var = {c["convention_id"]: c for c in (variant or {}).get("conventions", [])}
@@ -961,8 +962,10 @@ def _comparison_sheet(
         "Score qualitatif (variante)",
         "Score quantitatif (référence)",
         "Score quantitatif (variante)",
+        "Statut",
     ]
     sheet = _Sheet(wb, fmt, "Comparaison", headers, freeze_cols=1)
+    index = index_params(params or [])
     rows = list(comparison.get("conventions", []))
     sums = {"b": Decimal(0), "v": Decimal(0), "d": Decimal(0)}
     by_structure: dict[str, Decimal] = {}
@@ -990,8 +993,9 @@ def _comparison_sheet(
                 v.get("qualitative_score"),
                 b.get("quantitative_score"),
                 v.get("quantitative_score"),
+                status_of(v or b, index),
             ],
-            ["text"] * 4 + ["eur"] * 3 + ["text"] + ["pct"] * 4,
+            ["text"] * 4 + ["eur"] * 3 + ["text"] + ["pct"] * 4 + ["text"],
         )
     last = sheet.row - 1
     sheet.row += 1
@@ -1171,7 +1175,7 @@ def write_workbook(
             base_params = baseline_params if baseline_params is not None else params
             base_index = index_params(base_params)
             _run_pages(fmt, varied, var_index, f"Comparaison : {variant_title} face à la référence")
-            _comparison_sheet(wb, fmt, results, comparison, variant)
+            _comparison_sheet(wb, fmt, results, comparison, variant, params)
             _run_pages(fmt, varied, var_index, f"{variant_title} — rapport complet")
             _report(wb, fmt, varied, params, var_index, rejected, "Var. ")
             _run_pages(fmt, results, base_index, "Référence (règles en vigueur) — rapport complet")
