@@ -26,9 +26,11 @@ from engine.load.extracts import read_extracts
 from engine.load.rules import load_rules
 from engine.load.variants import edited_book, variant_from_options
 from engine.model.results import RunResult
-from engine.present.explain import UnknownConvention, explain, number, parameters_used, render_text
+from engine.present.explain import UnknownConvention, number, render_text
+from engine.present.explain import explain as explain_data
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 FIRST = SCENARIOS / "premier_rendez_vous_15_ou_16_jours.yaml"
 
 
@@ -42,6 +44,21 @@ def run_of(path: Path, folder: Path, sets: list[str] | None = None) -> RunResult
     scenario = load_scenario(path)
     book = edited_book(load_rules(), variant_from_options(sets, None))
     return evaluate(read_scenario_extracts(scenario, folder), book, scenario.as_of)
+
+
+def _plain(value: Any) -> Any:
+    """The explanation with no-break spaces (the formatter's grouping) read as plain spaces."""
+    if isinstance(value, str):
+        return value.replace("\u00a0", " ")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def explain(run: RunResult, convention_id: str, **options: Any) -> dict[str, Any]:
+    return _plain(explain_data(run, convention_id, **options))
 
 
 def indicator(data: dict[str, Any], ind_id: str) -> dict[str, Any]:
@@ -118,7 +135,7 @@ def test_explain_first_appointment_case(tmp_path: Path) -> None:
 
 
 def test_render_text_shows_the_late_episode_the_source_and_the_amount(tmp_path: Path) -> None:
-    text = render_text(explain(run_of(FIRST, tmp_path), "EQ-TEST"))
+    text = _plain(render_text(explain_data(run_of(FIRST, tmp_path), "EQ-TEST")))
     assert "Convention EQ-TEST — Structure test, Arrageois" in text
     assert "Évaluation finale (solde) au 30/06/2025" in text
     assert "Résultat : 3/4 = 75 %" in text
@@ -140,7 +157,7 @@ def test_late_units_are_capped(tmp_path: Path) -> None:
     missed = indicator(data, "contractualisation")["missed"]
     assert (missed["total"], len(missed["shown"]), missed["more"]) == (4, 2, 2)
     assert [r["unit"] for r in missed["shown"]] == ["E1", "E2"]
-    assert "     … et 2 autre(s)" in render_text(data)
+    assert "     … et 2 autre(s)" in _plain(render_text(data))
 
 
 def test_explain_under_an_edit(tmp_path: Path) -> None:
@@ -153,7 +170,7 @@ def test_explain_under_an_edit(tmp_path: Path) -> None:
     assert (param["value"], param["edited"]) == (10, True)
     assert data["overrides"] == {"equilibre.first_appointment_max_days": 10}
     assert data["money"]["earned_eur"] == "5000.00"
-    text = render_text(data)
+    text = _plain(render_text(data))
     assert "Règles modifiées pour ce calcul : equilibre.first_appointment_max_days = 10" in text
     assert "10 jours calendaires (modifié)" in text
 
@@ -234,31 +251,38 @@ def test_cost_based_convention(tmp_path: Path) -> None:
         "Part départementale 40 % (department_share_fse) → 28 000,00 €",
         "Montant acquis = min(montant conventionné 30 000,00 €, 28 000,00 €) = 28 000,00 €",
     ]
+    # every parameter the money steps read, in the order of the chain
     assert [p["path"] for p in money["parameters"]] == [
+        "independants.funded_lines",
         "independants.min_allocation",
         "independants.flat_rate",
+        "independants.share_parameter_elsewhere",
         "independants.department_share_fse",
+        "independants.cap_at_amount",
     ]
+    assert [s["id"] for s in money["steps"]] == [
+        "amount", "eligible_personnel", "eligible_total", "due", "earned", "solde"]
     assert money["ineligible_staff"] == ["S2 (taux d'affectation 25 % < 30 %)"]
-    text = render_text(data)
+    text = _plain(render_text(data))
     assert "DES COÛTS DÉCLARÉS AU MONTANT" in text and "Salariés écartés : S2" in text
 
 
-def test_parameters_used_are_read_from_the_indicator_code() -> None:
-    book = load_rules()
-    ind = book.indicators
-    assert parameters_used(book, ind["accueil"]["orientation_6w"])[:2] == [
-        "accueil.positioning_max_days",
-        "accueil.positioning_publics",
-    ]
-    assert parameters_used(book, ind["equilibre"]["exit_12m"])[:2] == [
-        "equilibre.max_months",
-        "equilibre.dynamic_exit_reasons",
-    ]
-    assert parameters_used(book, ind["equilibre"]["occupancy"]) == [
-        "equilibre.portfolio_min_per_etp"
-    ]
-    assert "equilibre.weekly_hours_min" in parameters_used(book, ind["equilibre"]["weekly_15h"])
+def test_parameters_used_are_those_the_computation_read() -> None:
+    """The trace records what each indicator asked for (no reading of its code)."""
+    from engine.load.extracts import read_extracts as read
+
+    run = evaluate(read(ROOT / "sample_data"), load_rules(), date(2025, 6, 30))
+    by_dispositif = {c.attrs["dispositif"]: c for c in run.conventions}
+    accueil = by_dispositif["accueil"].indicators
+    assert accueil["orientation_6w"].parameters[:2] == ("accueil.positioning_max_days", "accueil.positioning_publics")
+    equilibre = by_dispositif["equilibre"].indicators
+    assert equilibre["exit_12m"].parameters[:2] == ("equilibre.max_months", "equilibre.dynamic_exit_reasons")
+    assert equilibre["occupancy"].parameters == ("equilibre.portfolio_min_per_etp",)
+    assert "equilibre.weekly_hours_min" in equilibre["weekly_15h"].parameters
+    assert {"equilibre.scoring.exit_12m.target", "equilibre.scoring.exit_12m.floor",
+            "equilibre.scoring.exit_12m.weight"} <= set(equilibre["exit_12m"].parameters)
+    # an indicator never lists a parameter it did not read
+    assert "equilibre.weekly_hours_min" not in equilibre["first_appointment_15d"].parameters
 
 
 def test_unknown_convention(tmp_path: Path) -> None:
@@ -274,7 +298,7 @@ def test_unknown_convention(tmp_path: Path) -> None:
 def test_number_formatting() -> None:
     from fractions import Fraction
 
-    assert number(Fraction(13125, 2), 6) == "6 562,5"
+    assert number(Fraction(13125, 2), 6) == "6\u00a0562,5"  # a no-break space: « 6 562,5 » never wraps
     assert number(Fraction(-5, 4)) == "−1,25"
     assert number(Fraction(1, 3)) == "0,3333"
     assert number(Fraction(0)) == "0"
@@ -294,7 +318,7 @@ def test_cli_text(data_dir: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "E4 : orientation 06/01/2025, échéance 21/01/2025" in result.output
-    assert "6 562,50 €" in result.output
+    assert "6 562,50 €" in _plain(result.output)
 
 
 def test_cli_json(data_dir: Path) -> None:

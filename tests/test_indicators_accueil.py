@@ -28,6 +28,7 @@ P: dict[str, Any] = {
     "positioning_publics": ("nouvel_entrant", "corde_de_rappel"),
     "opportunity_max_days": 10,
     "opportunity_publics": ("decision_opportunite",),
+    "realised_statuses": ("realise",),
     "absence_report_max_days": 2,
     "diagnostics_per_etp": 400,
 }
@@ -315,13 +316,13 @@ def test_diagnostics_volume_counts_realised_appointments_of_the_window() -> None
 
 
 def test_diagnostics_volume_target_is_prorated() -> None:
-    """Target (framework §5.3) through the engine's `_volume_target` and the rules' indicator:
+    """Target (framework §5.3) through the engine's `volume_target` and the rules' indicator:
     as-of 31 Mar 2025 on a 2025 period: window 1 Jan - 31 Mar = 90 days, period 365 days.
     - own target 400: 400 x 90 / 365 = 36000/365 = 7200/73;
     - no own target, etp 1.2: 400 x 1.2 = 480 -> 480 x 90 / 365 = 8640/73;
     - final (as-of 31 Dec): own target 471 -> 471 (no proration);
     - as-of before the period: 0 days -> 0."""
-    from engine.compute.pipeline import _volume_target
+    from engine.compute.scoring import volume_target
     from engine.load.rules import load_rules
 
     book = load_rules()
@@ -339,10 +340,10 @@ def test_diagnostics_volume_target_is_prorated() -> None:
             "eval_end": min(D(as_of), D("2025-12-31")),
         }
 
-    assert _volume_target(ind, row(400, "1", "2025-03-31"), per_etp) == Fraction(7200, 73)
-    assert _volume_target(ind, row(None, "1.2", "2025-03-31"), per_etp) == Fraction(8640, 73)
-    assert _volume_target(ind, row(471, "1.2", "2025-12-31"), per_etp) == 471
-    assert _volume_target(ind, row(400, "1", "2024-12-31"), per_etp) == 0
+    assert volume_target(ind, row(400, "1", "2025-03-31"), per_etp)[0] == Fraction(7200, 73)
+    assert volume_target(ind, row(None, "1.2", "2025-03-31"), per_etp)[0] == Fraction(8640, 73)
+    assert volume_target(ind, row(471, "1.2", "2025-12-31"), per_etp)[0] == 471
+    assert volume_target(ind, row(400, "1", "2024-12-31"), per_etp)[0] == 0
 
 
 # --------------------------------------------------------------------------- generic

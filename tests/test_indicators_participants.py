@@ -144,8 +144,8 @@ def test_participants_target_is_prorated(
     target: int | None, as_of: str, expected: Fraction
 ) -> None:
     """participants_volume target = participants_target x window days / period days (§5.3),
-    through the engine's `_volume_target` and the indicator as the rules declare it."""
-    from engine.compute.pipeline import _volume_target
+    through the engine's `volume_target` and the indicator as the rules declare it."""
+    from engine.compute.scoring import volume_target
     from engine.load.rules import load_rules
 
     ind = load_rules().indicators["participants"]["participants_volume"]
@@ -163,7 +163,7 @@ def test_participants_target_is_prorated(
         "window_start": D(PERIOD[0]),
         "eval_end": min(D(as_of), D(PERIOD[1])),
     }
-    assert _volume_target(ind, row, Fraction(0)) == expected
+    assert volume_target(ind, row, Fraction(0))[0] == expected
 
 
 def test_evaluate_participants_end_to_end() -> None:

@@ -15,11 +15,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from engine.compute.pipeline import _cost_based, evaluate
+from engine.compute.funding.costs import cost_chain
+from engine.compute.pipeline import evaluate
 from engine.load.rules import apply_edits, load_rules, parse_set
 from engine.model import money
 from engine.model.contract import TABLES, empty_frame
 from engine.model.extracts import Extracts
+from engine.model.trace import RecordingParams
 from indicators.independants import eligible_costs
 
 BOOK = load_rules()
@@ -52,7 +54,7 @@ def earned(
 ) -> dict[str, Any]:
     """eligible_costs of convention C, then the engine's cost-based formula, rounded."""
     costs = eligible_costs({"staff_costs": staff(*rows)}, windows("C"), p).row(0, named=True)
-    out = _cost_based({"mining_basin": mining_basin}, costs, p, Decimal(amount))
+    out, _ = cost_chain({"mining_basin": mining_basin}, costs, RecordingParams("independants", p, {}), Decimal(amount), [])
     out["earned"] = money.to_cents(out["earned_exact"])
     return out
 

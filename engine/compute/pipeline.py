@@ -3,11 +3,14 @@
 The pipeline, for every dispositif that has rules:
 1. windows: each convention's `[period_start, eval_end]`, `eval_end = min(as_of, period_end)`;
 2. parameters in force on each convention's `eval_end` (conventions sharing an `eval_end`
-   are computed together);
+   are computed together), handed out through a `RecordingParams` that logs every read;
 3. indicators: `indicators/<dispositif>.py`, one function per indicator id of the rules,
    each returning the units it counted (kept for explanations), aggregated per convention;
-4. scores (exact fractions), then the decision rules of stage `scoring` (durable_rules);
-5. money, then the decision rules of stage `payment`.
+4. scores (`engine.compute.scoring`), then the decision rules of stage `scoring`;
+5. money (`engine.compute.funding`, the model named by `funding_model`), then the decision
+   rules of stage `payment`.
+
+Each step is recorded in the convention's trace (`engine.model.trace`) as it is taken.
 """
 
 from __future__ import annotations
@@ -15,18 +18,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from types import ModuleType
 from typing import Any
 
 import polars as pl
 
+from engine.compute import facts as decision_facts
+from engine.compute.funding import MODELS
+from engine.compute.funding.costs import cost_chain
+from engine.compute.funding.scores import line_amount
+from engine.compute.scoring import score_convention
 from engine.decisions.backend import run_decisions
 from engine.model import money
-from engine.model.decision_rules import Outcome
 from engine.model.extracts import Extracts
-from engine.model.results import ConventionResult, IndicatorResult, RunResult
+from engine.model.results import ConventionResult, RunResult
 from engine.model.rulebook import IndicatorDef, RuleBook
+from engine.model.trace import ConventionTrace, MoneyStep, RecordingParams
 from indicators import accueil, common, equilibre, independants, participants
 
 SETTABLE = ("quantitative_score", "qualitative_score", "quantitative_weight", "qualitative_weight")
@@ -46,10 +53,6 @@ INDICATOR_MODULES: dict[str, ModuleType] = {
 }
 
 
-def _indicator_functions(dispositif: str) -> ModuleType:
-    return INDICATOR_MODULES[dispositif]
-
-
 def _aggregate(module: Any, ind: IndicatorDef, units: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
     """Per-convention numerator and denominator of one indicator.
 
@@ -62,6 +65,18 @@ def _aggregate(module: Any, ind: IndicatorDef, units: pl.DataFrame, windows: pl.
     if custom is not None:
         return custom(units, windows)
     return common.aggregate(units, windows)
+
+
+def recording_params(book: RuleBook, dispositif: str, when: date) -> RecordingParams:
+    """The parameters of `dispositif` in force on `when`, logging every read."""
+    values = book.resolve(dispositif, when)
+    since = {p.name: p.since(when) for p in book.params.values() if p.dispositif == dispositif}
+    return RecordingParams(dispositif, values, since)
+
+
+def _by_convention(frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    rows = frame.iter_rows(named=True)
+    return {r["convention_id"]: {k: v for k, v in r.items() if k != "convention_id"} for r in rows}
 
 
 def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
@@ -82,30 +97,41 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
                         "après la date d'évaluation"))
     windows_all = windows_all.filter(pl.col("eval_end") >= pl.col("window_start"))
     for (dispositif, eval_end), windows in windows_all.group_by(["dispositif", "eval_end"], maintain_order=True):
-        p = book.resolve(str(dispositif), eval_end)  # type: ignore[arg-type]
-        module = _indicator_functions(str(dispositif))
+        dispositif = str(dispositif)
+        p = recording_params(book, dispositif, eval_end)  # type: ignore[arg-type]
+        module = INDICATOR_MODULES[dispositif]
         per_indicator: dict[str, dict[str, tuple[int, int]]] = {}
-        for ind in book.indicators[str(dispositif)].values():
+        read_by: dict[str, list[str]] = {}
+        for ind in book.indicators[dispositif].values():
             if ind.kind == "reported":
                 continue
-            units = getattr(module, ind.id)(extracts.tables, windows, p)
-            units_by.setdefault((str(dispositif), ind.id), []).append(units)
+            with p.recording() as read:
+                units = getattr(module, ind.id)(extracts.tables, windows, p)
+            read_by[ind.id] = read
+            units_by.setdefault((dispositif, ind.id), []).append(units)
             agg = _aggregate(module, ind, units, windows)
             per_indicator[ind.id] = {
                 r["convention_id"]: (int(r["numerator"]), int(r["denominator"])) for r in agg.iter_rows(named=True)
             }
         costs: dict[str, dict[str, Any]] = {}
-        if p.get("funding_model") == "costs":
-            for r in module.eligible_costs(extracts.tables, windows, p).iter_rows(named=True):
-                costs[r["convention_id"]] = {k: v for k, v in r.items() if k != "convention_id"}
+        cost_reads: list[str] = []
+        with p.recording() as policy:
+            funding_model = str(p["funding_model"])
+        if funding_model == "costs":
+            with p.recording() as cost_reads:
+                costs = _by_convention(module.eligible_costs(extracts.tables, windows, p))
         reported_fn = getattr(module, "reported", None)
         reported: dict[str, dict[str, Any]] = {}
         if reported_fn is not None:
-            for r in reported_fn(extracts.tables, windows, p).iter_rows(named=True):
-                reported[r["convention_id"]] = {k: v for k, v in r.items() if k != "convention_id"}
+            with p.recording() as read:
+                reported = _by_convention(reported_fn(extracts.tables, windows, p))
+            for ind in book.indicators[dispositif].values():
+                if ind.kind == "reported":
+                    read_by[ind.id] = read
+            policy = [*policy, *read]  # the reported figures are decision facts too
         for row in windows.iter_rows(named=True):
-            results.append(_score(book, str(dispositif), row, per_indicator, reported.get(row["convention_id"], {}),
-                                  p, as_of, costs.get(row["convention_id"])))
+            results.append(_score(book, dispositif, row, per_indicator, read_by, reported.get(row["convention_id"], {}),
+                                  p, as_of, funding_model, policy, costs.get(row["convention_id"]), cost_reads))
     _decide_and_pay(book, results)
     order = {cid: i for i, cid in enumerate(conventions["convention_id"].to_list())}
     results.sort(key=lambda c: order[c.convention_id])
@@ -114,161 +140,58 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
 
 
 def _score(book: RuleBook, dispositif: str, row: dict[str, Any],
-           per_indicator: Mapping[str, Mapping[str, tuple[int, int]]],
-           reported: dict[str, Any], p: Mapping[str, Any], as_of: date,
-           costs: dict[str, Any] | None = None) -> ConventionResult:
-    cid = row["convention_id"]
-    indicators: dict[str, IndicatorResult] = {}
-    qual_scores: dict[str, Fraction | None] = {}
-    qual_weights: dict[str, Fraction] = {}
-    quantitative: Fraction | None = None
-    quantitative_evaluable = False
-    for ind in book.indicators[dispositif].values():
-        if ind.kind == "reported":
-            continue
-        num, den = per_indicator.get(ind.id, {}).get(cid, (0, 0))
-        res = IndicatorResult(id=ind.id, kind=ind.kind, part=ind.part, numerator=num, denominator=den)
-        if ind.kind == "rate":
-            res.evaluable = den > 0
-            res.value = Fraction(num, den) if den else None
-            if ind.part == "qualitative":
-                res.target = money.frac(p[f"scoring.{ind.id}.target"])
-                res.floor = money.frac(p[f"scoring.{ind.id}.floor"])
-                res.score = money.rate_score(num, den, res.target, res.floor)
-                qual_scores[ind.id] = res.score
-                qual_weights[ind.id] = money.frac(p[f"scoring.{ind.id}.weight"])
-        else:  # volume
-            res.value = Fraction(num, den) if den else Fraction(num)
-            per_unit = money.frac(p[ind.target_parameter]) if ind.target_parameter else Fraction(0)
-            res.target = _volume_target(ind, row, per_unit)
-            res.score = money.volume_score(res.value, res.target)
-            res.evaluable = res.score is not None
-            if ind.part == "quantitative":
-                quantitative, quantitative_evaluable = res.score, res.evaluable
-                res.weight = Fraction(1)
-        indicators[ind.id] = res
-    qualitative, effective = money.weighted_mean(qual_scores, qual_weights)
-    for ind_id, weight in effective.items():
-        indicators[ind_id].weight = weight
-    amount = Decimal(row["amount_eur"]) if row["funding"] == "financement" else Decimal(0)
-    if p.get("funding_model") == "costs":
-        costs = _cost_based(row, costs or {}, p, amount)
-    else:
-        costs = {}
+           per_indicator: Mapping[str, Mapping[str, tuple[int, int]]], read_by: Mapping[str, list[str]],
+           reported: dict[str, Any], p: RecordingParams, as_of: date, funding_model: str, policy: list[str],
+           costs: dict[str, Any] | None, cost_reads: list[str]) -> ConventionResult:
+    scores = score_convention(book.indicators[dispositif], row, per_indicator, reported, p, read_by)
+    trace = ConventionTrace()
+    with p.recording() as weights_read:
+        quantitative_weight = money.frac(p["quantitative_weight"])
+        qualitative_weight = money.frac(p["qualitative_weight"])
+    with p.recording() as read:
+        startup_policy = p.get("startup_policy")
+        not_evaluable_policy = p.get("not_evaluable_policy")
+    policy = [*policy, *weights_read, *read]
+    amount, amount_step = line_amount(row, p)
+    trace.money.append(amount_step)
+    cost_figures: dict[str, Any] = {}
+    if funding_model == "costs":
+        cost_figures, steps = cost_chain(row, costs or {}, p, amount, cost_reads)
+        trace.money.extend(steps)
+    quantitative = scores.quantitative
+    trace.qualitative = scores.qualitative
+    trace.computed = {"quantitative_score": quantitative, "quantitative_indicator": scores.quantitative_indicator,
+                      "qualitative_score": scores.qualitative.score,
+                      "quantitative_weight": quantitative_weight, "qualitative_weight": qualitative_weight,
+                      "weight_parameters": tuple(weights_read), "policy_parameters": tuple(policy)}
+    paths = [path for res in scores.indicators.values() for path in res.parameters]
+    paths += [path for step in trace.money for path in step.parameters] + policy
+    trace.parameters = p.reads(list(dict.fromkeys(paths)))
     return ConventionResult(
         attrs=row, window_start=row["window_start"], eval_end=row["eval_end"],
-        final=as_of >= row["period_end"], indicators=indicators, reported=reported,
-        quantitative_score=quantitative, qualitative_score=qualitative,
-        quantitative_weight=money.frac(p["quantitative_weight"]),
-        qualitative_weight=money.frac(p["qualitative_weight"]),
-        amount=amount, earned_exact=Fraction(0), earned=Decimal(0),
+        final=as_of >= row["period_end"], indicators=scores.indicators, reported=dict(reported),
+        quantitative_score=quantitative, qualitative_score=scores.qualitative.score,
+        quantitative_weight=quantitative_weight, qualitative_weight=qualitative_weight,
+        amount=amount, earned_exact=money.frac(0), earned=Decimal(0),
         paid=Decimal(row.get("paid_eur") or 0), solde=Decimal(0), flags=[], warnings=[], decisions=[],
-        params={"startup_policy": p.get("startup_policy"), "not_evaluable_policy": p.get("not_evaluable_policy"),
-                "quantitative_evaluable": quantitative_evaluable, "qualitative_evaluable": qualitative is not None,
-                "funding_model": p.get("funding_model", "scores")},
-        costs=costs,
+        params={"startup_policy": startup_policy, "not_evaluable_policy": not_evaluable_policy,
+                "quantitative_evaluable": quantitative is not None,
+                "qualitative_evaluable": scores.qualitative.score is not None,
+                "funding_model": funding_model},
+        costs=cost_figures, trace=trace,
     )
 
 
-def _cost_based(row: Mapping[str, Any], costs: dict[str, Any], p: Mapping[str, Any], amount: Decimal) -> dict[str, Any]:
-    """Cost-based funding (framework §5.5): min(amount, share × personnel × (1 + flat_rate)).
-
-    `costs` comes from the dispositif's `eligible_costs` function (its
-    `eligible_personnel_eur`: sum of gross cost × allocation over eligible staff).
-    """
-    personnel = money.frac(costs.get("eligible_personnel_eur") or 0)
-    share_name = "department_share_ftj" if row.get("mining_basin") else "department_share_fse"
-    share = money.frac(p[share_name])
-    flat_rate = money.frac(p["flat_rate"])
-    eligible_total = personnel * (1 + flat_rate)
-    due = share * eligible_total
-    out = dict(costs)
-    out.update(eligible_personnel=personnel, flat_rate=flat_rate, eligible_total=eligible_total,
-               share_parameter=share_name, share=share, due=due, capped=due > money.frac(amount),
-               earned_exact=min(money.frac(amount), due))
-    return out
-
-
-def _volume_target(ind: IndicatorDef, row: Mapping[str, Any], per_unit: Fraction) -> Fraction:
-    """Target of a volume indicator (framework §5.3).
-
-    The convention's own `target_column` when it is filled (e.g. `diagnostics_target`), else
-    `<target_parameter> × etp`; prorated to the window (days in the window / days in the
-    period, both inclusive) when the indicator says `prorate: true`.
-    """
-    own = row.get(ind.target_column) if ind.target_column else None
-    target = Fraction(int(own)) if own is not None else per_unit * money.frac(row["etp"])
-    if ind.prorate:
-        window_days = max(0, (row["eval_end"] - row["window_start"]).days + 1)
-        period_days = (row["period_end"] - row["period_start"]).days + 1
-        target = target * Fraction(window_days, period_days)
-    return target
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    if isinstance(value, float | Decimal | Fraction):
-        return float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def _fact(c: ConventionResult) -> dict[str, Any]:
-    fact: dict[str, Any] = {
-        "convention_id": c.convention_id,
-        "dispositif": c.attrs["dispositif"],
-        "funding": c.attrs["funding"],
-        "start_up": bool(c.attrs.get("start_up")),
-        "mining_basin": bool(c.attrs.get("mining_basin")),
-        "final": c.final,
-        "not_started": c.eval_end < c.window_start,
-        "startup_policy": c.params["startup_policy"],
-        "not_evaluable_policy": c.params["not_evaluable_policy"],
-        "qualitative_evaluable": c.params["qualitative_evaluable"],
-        "quantitative_evaluable": c.params["quantitative_evaluable"],
-        "funding_model": c.params["funding_model"],
-        "quantitative_weight": float(c.quantitative_weight),
-        "qualitative_weight": float(c.qualitative_weight),
-    }
-    for key, value in c.reported.items():
-        fact.setdefault(key, _scalar(value))
-    return fact
-
-
-def _apply(c: ConventionResult, outcome: Outcome) -> None:
-    c.decisions.extend(outcome.fired)
-    c.flags.extend(f for f in outcome.flags if f not in c.flags)
-    c.warnings.extend(w for w in outcome.warnings if w not in c.warnings)
-    for key, value in outcome.sets.items():
-        setattr(c, key, money.frac(str(value)))
-
-
 def _decide_and_pay(book: RuleBook, results: list[ConventionResult]) -> None:
-    facts = {c.convention_id: _fact(c) for c in results}
+    rules = {r.id: r for r in book.decisions}
+    facts = {c.convention_id: decision_facts.scoring_fact(c) for c in results}
     outcomes = run_decisions(book.decisions, facts, stage="scoring")
     for c in results:
-        _apply(c, outcomes[c.convention_id])
-        if c.params["funding_model"] == "costs":
-            c.earned_exact = c.costs["earned_exact"]
-            c.earned = money.to_cents(c.earned_exact)
-        else:
-            quantitative = c.quantitative_score if c.quantitative_score is not None else Fraction(0)
-            qualitative = c.qualitative_score if c.qualitative_score is not None else Fraction(0)
-            c.earned_exact, c.earned = money.earned(c.amount, c.quantitative_weight, quantitative,
-                                                    c.qualitative_weight, qualitative)
+        decision_facts.record(c, outcomes[c.convention_id], rules, "scoring", facts[c.convention_id])
+        MODELS[c.params["funding_model"]](c)
         c.solde = c.earned - c.paid
+        c.trace.money.append(MoneyStep("solde", {"earned": c.earned, "paid": c.paid}, c.solde))
+    payment = {c.convention_id: decision_facts.payment_fact(c, facts[c.convention_id]) for c in results}
+    outcomes = run_decisions(book.decisions, payment, stage="payment")
     for c in results:
-        facts[c.convention_id].update(
-            earned_cents=int(c.earned * 100), paid_cents=int(c.paid * 100), solde_cents=int(c.solde * 100),
-        )
-        if c.costs:
-            facts[c.convention_id].update(
-                staff_eligible=int(c.costs.get("staff_eligible") or 0),
-                staff_ineligible=int(c.costs.get("staff_ineligible") or 0),
-                cost_capped=bool(c.costs.get("capped")),
-            )
-    outcomes = run_decisions(book.decisions, facts, stage="payment")
-    for c in results:
-        _apply(c, outcomes[c.convention_id])
+        decision_facts.record(c, outcomes[c.convention_id], rules, "payment", payment[c.convention_id])

@@ -12,11 +12,21 @@ import polars as pl
 
 from engine.model.extracts import Extracts
 from engine.model.rulebook import RuleBook
+from engine.model.trace import ConventionTrace
 
 
 @dataclass
 class IndicatorResult:
-    """One indicator of one convention."""
+    """One indicator of one convention, as computed: the indicator's step of the trace.
+
+    `numerator`/`denominator`: the units counted (rates; volumes with a fraction; reported
+    means). `parameters`: the paths read while computing it (the indicator function and its
+    scoring), in the order first read. Rates: `raw_score` = (value − floor)/(target − floor)
+    before `clamp` ("floor" when raised to 0, "cap" when capped at 1). Volumes: `raw_score`
+    = value/target, `target_rule` says how the target was set (the convention's own column,
+    or a per-ETP parameter × ETP, prorated to the window). `base_weight` is the rule's
+    weight, `weight` the effective one (renormalised over evaluable indicators).
+    """
 
     id: str
     kind: str
@@ -30,6 +40,11 @@ class IndicatorResult:
     weight: Fraction | None = None
     evaluable: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    parameters: tuple[str, ...] = ()
+    raw_score: Fraction | None = None
+    clamp: str | None = None
+    base_weight: Fraction | None = None
+    target_rule: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,6 +71,7 @@ class ConventionResult:
     decisions: list[str]
     params: dict[str, Any]
     costs: dict[str, Any] = field(default_factory=dict)
+    trace: ConventionTrace = field(default_factory=ConventionTrace)
 
     @property
     def convention_id(self) -> str:

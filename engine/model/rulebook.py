@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.model.decision_rules import DecisionRule
+from engine.model.decision_rules import DecisionRule, FactDef
 from engine.model.errors import Problem, RulesError
 from engine.model.text import suggest as _suggest
 
@@ -40,6 +40,11 @@ class Param:
         """The path without its dispositif."""
         return self.path.split(".", 1)[1]
 
+    def since(self, when: date) -> date | None:
+        """The effective date of the value in force on `when` (None before the first one)."""
+        found = [start for start, _ in self.values if start <= when]
+        return max(found) if found else None
+
     def at(self, when: date) -> Any:
         """The value in force on `when` (latest effective date on or before it)."""
         current = None
@@ -69,6 +74,13 @@ class IndicatorDef:
     prorate: bool = False
     file: str = ""
     line: int = 0
+    #: Reported-only indicators: the reported count(s) giving the value (summed), or the
+    #: two counts of a ratio or a mean (`numerator_column` / `denominator_column`).
+    value_columns: tuple[str, ...] = ()
+    numerator_column: str | None = None
+    denominator_column: str | None = None
+    #: How a reported value reads: `nombre`, `taux` (a share, shown as a percentage) or a unit (`jours`).
+    unit: str = "nombre"
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,8 @@ class RuleBook:
     sha256: str
     flag_labels: Mapping[str, str] = field(default_factory=dict)
     edits: tuple[Edit, ...] = ()
+    #: The declared decision facts (`facts:` of rules/decisions.yaml), by name.
+    facts: Mapping[str, FactDef] = field(default_factory=dict)
     code_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def code_label(self, kind: str, code: object) -> str:

@@ -1,25 +1,18 @@
 """Why a convention gets its amount: indicator by indicator, rule by rule, down to the cent.
 
 `explain(run, convention_id)` returns plain data (JSON-ready: strings, numbers, lists) that
-a report can reuse; `render_text` lays it out in French for policy staff. For each
-indicator: its label and source citation, the parameters it uses (value in force at the
-convention's `eval_end`, unit, source), the fraction, the score and how it follows from
-target and floor, the weight, and the pseudonymous units that fell short (capped). Then
-the decision rules that fired, and the arithmetic from scores (or declared costs) to euros.
-
-The parameters an indicator uses are read from its code, not listed by hand: the string
-constants of the indicator function (and of the helpers it calls in `indicators/`) that
-name a parameter of its dispositif, plus the scoring parameters the engine applies
-(`scoring.<id>.target|floor|weight`, a volume's `target_parameter`).
+a report can reuse; `render_text` lays it out in French for policy staff. Everything comes
+from the convention's trace (engine.model.trace), recorded while the run computed: for each
+indicator, the parameters its computation read (value in force and since when, as read;
+unit, description and source from the rules), the fraction, the score step (raw score and
+clamp) or the target's rule, the weight, and the pseudonymous units that fell short
+(capped); then the decision rules that fired with the facts they matched, and each money
+step from scores (or declared costs) to euros. Nothing is recomputed here.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import inspect
 import re
-import types
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -28,10 +21,15 @@ from typing import Any
 
 import polars as pl
 
-from engine.model.errors import ParcoursError, RulesError
-from engine.model.money import euros, fraction_text
+from engine.model.errors import ParcoursError
+from engine.model.format import date_fr, eur, integer, number, percent, show
+from engine.model.money import euros, fraction_text, to_cents
 from engine.model.results import ConventionResult, IndicatorResult, RunResult
-from engine.model.rulebook import IndicatorDef, RuleBook
+from engine.model.rulebook import RuleBook
+from engine.model.text import closest
+from engine.model.trace import DecisionStep, MoneyStep, ParamRead
+
+__all__ = ["MAX_UNITS", "UnknownConvention", "cite", "explain", "find_convention", "number", "render_text"]
 
 MAX_UNITS = 20
 
@@ -96,62 +94,7 @@ class UnknownConvention(ParcoursError):
     """The convention asked for is not in the run (the message names the closest id)."""
 
 
-# --------------------------------------------------------------------------- formatting
-
-
-def number(value: Fraction | Decimal | int | float | None, places: int = 4) -> str:
-    """Format a number in French (decimal comma), at most `places` decimals, no trailing zeros."""
-    if value is None:
-        return "—"
-    if isinstance(value, Fraction):
-        dec = Decimal(value.numerator) / Decimal(value.denominator)
-    else:
-        dec = Decimal(str(value))
-    text = f"{dec.quantize(Decimal(1).scaleb(-places)):f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text in ("-0", ""):
-        text = "0"
-    sign, text = ("−", text[1:]) if text.startswith("-") else ("", text)
-    whole, _, frac = text.partition(".")
-    if len(whole) > 3:
-        whole = f"{int(whole):,}".replace(",", " ")
-    return sign + whole + ("," + frac if frac else "")
-
-
-def percent(value: Fraction | Decimal | str | None, places: int = 2) -> str:
-    """Format a ratio as a French percentage (`42,11 %`); a string is an exact fraction `n/d`."""
-    if value is None:
-        return "—"
-    return f"{number(Fraction(value) * 100, places)} %"
-
-
-def _fx(data: Mapping[str, Any]) -> Fraction | None:
-    """Return the exact value of a `{"value", "exact"}` pair."""
-    return None if data.get("exact") is None else Fraction(data["exact"])
-
-
-def eur(value: Decimal | str | None) -> str:
-    """Format euros in French: `6 562,50 €`."""
-    if value is None:
-        return "—"
-    amount = Decimal(value).quantize(Decimal("0.01"))
-    text = f"{abs(amount):,.2f}".replace(",", " ").replace(".", ",")
-    return f"{'−' if amount < 0 else ''}{text} €"
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if isinstance(value, tuple | list):
-        return ", ".join(_show(v) for v in value) if value else "—"
-    if isinstance(value, Decimal | Fraction | float):
-        return number(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+# --------------------------------------------------------------------------- values
 
 
 def _json(value: Any) -> Any:
@@ -166,8 +109,15 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _exact(value: Fraction | None) -> dict[str, Any]:
+def _exact(value: Fraction | Decimal | None) -> dict[str, Any]:
+    if isinstance(value, Decimal):
+        value = Fraction(value)
     return {"value": None if value is None else float(value), "exact": fraction_text(value)}
+
+
+def _fx(data: Mapping[str, Any]) -> Fraction | None:
+    """Return the exact value of a `{"value", "exact"}` pair."""
+    return None if data.get("exact") is None else Fraction(data["exact"])
 
 
 # --------------------------------------------------------------------------- sources
@@ -199,136 +149,66 @@ def cite(source: Mapping[str, Any]) -> str:
     return text
 
 
-# --------------------------------------------------------------------------- parameters used
-
-
-def _code_strings(fn: Any, seen: set[int], out: list[str], depth: int = 0) -> None:
-    """Collect the string constants of `fn` and of the `indicators` helpers it calls."""
-    code = getattr(fn, "__code__", None)
-    if code is None or depth > 5:
-        return
-    glob = getattr(fn, "__globals__", {})
-    queue: list[types.CodeType] = [code]
-    i = 0
-    while i < len(queue):
-        co = queue[i]
-        i += 1
-        if id(co) in seen:
-            continue
-        seen.add(id(co))
-        for const in co.co_consts:
-            if isinstance(const, str):
-                out.append(const)
-            elif isinstance(const, types.CodeType):
-                queue.append(const)
-        for name in co.co_names:
-            target = glob.get(name)
-            if inspect.isfunction(target) and str(target.__module__).startswith("indicators"):
-                _code_strings(target, seen, out, depth + 1)
-
-
-def parameters_used(book: RuleBook, ind: IndicatorDef) -> list[str]:
-    """Return the dotted paths of the parameters `ind` uses, in the order the code uses them."""
-    prefix = f"{ind.dispositif}."
-    strings: list[str] = []
-    try:
-        module = importlib.import_module(f"indicators.{ind.dispositif}")
-        fn = getattr(module, ind.id, None)
-        if fn is not None:
-            _code_strings(fn, set(), strings)
-    except ImportError:  # pragma: no cover - evaluate would have failed first
-        pass
-    paths: list[str] = []
-    for name in strings:
-        path = prefix + name
-        if path in book.params and path not in paths:
-            paths.append(path)
-    if ind.kind == "volume" and ind.target_parameter:
-        path = prefix + ind.target_parameter
-        if path in book.params and path not in paths:
-            paths.append(path)
-    if ind.kind == "rate" and ind.part == "qualitative":
-        for leaf in ("target", "floor", "weight"):
-            path = f"{prefix}scoring.{ind.id}.{leaf}"
-            if path in book.params and path not in paths:
-                paths.append(path)
-    return paths
-
-
-def _param(book: RuleBook, path: str, when: date) -> dict[str, Any]:
-    param = book.params[path]
-    try:
-        value = param.at(when)
-        since = max(d for d, _ in param.values if d <= when).isoformat()
-    except RulesError:
-        value, since = None, None
+def _param(book: RuleBook, read: ParamRead) -> dict[str, Any]:
+    """A parameter as the computation read it (value, since), described by the rules."""
+    param = book.params.get(read.path)
     return {
-        "path": path,
-        "description": param.description,
-        "value": _json(value),
-        "value_text": _show(value),
-        "unit": param.unit,
-        "since": since,
-        "source": _source(book, param.source),
-        "edited": any(e.path == path for e in book.edits),
+        "path": read.path,
+        "description": param.description if param else "",
+        "value": _json(read.value),
+        "value_text": show(read.value),
+        "unit": param.unit if param else "",
+        "since": read.since.isoformat() if read.since else None,
+        "source": _source(book, param.source if param else None),
+        "edited": any(e.path == read.path for e in book.edits),
     }
+
+
+def _params(book: RuleBook, c: ConventionResult, paths: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+    reads = c.trace.parameters
+    return [_param(book, reads[p]) for p in dict.fromkeys(paths) if p in reads]
 
 
 # --------------------------------------------------------------------------- indicators
 
 
-def _score_text(res: IndicatorResult, c: ConventionResult, ind: IndicatorDef) -> str:
+def _score_text(res: IndicatorResult) -> str:
+    """The recorded score step in words."""
+    if res.kind == "reported":
+        return ""
     if not res.evaluable:
         if res.kind == "rate":
             return "non évaluable (aucune unité dans le champ) : laissé hors de la moyenne"
         return "non évaluable (cible nulle)"
-    if (
-        res.kind == "rate"
-        and res.target is not None
-        and res.floor is not None
-        and res.value is not None
-    ):
-        raw = (res.value - res.floor) / (res.target - res.floor)
+    if res.raw_score is None:
+        return ""
+    if res.kind == "rate":
         text = (
             f"(valeur {number(res.value)} − plancher {number(res.floor)}) / "
-            f"(cible {number(res.target)} − plancher {number(res.floor)}) = {number(raw)}"
+            f"(cible {number(res.target)} − plancher {number(res.floor)}) = {number(res.raw_score)}"
         )
-        if raw < 0:
-            text += " → ramené à 0"
-        elif raw > 1:
-            text += " → plafonné à 1"
-        return text
-    if res.kind == "volume" and res.target is not None and res.value is not None:
-        raw = res.value / res.target
-        text = f"valeur {number(res.value)} / cible {number(res.target)} = {number(raw)}"
-        if raw > 1:
-            text += " → plafonné à 1"
-        return text
-    return ""
-
-
-def _target_text(
-    res: IndicatorResult, c: ConventionResult, ind: IndicatorDef, book: RuleBook
-) -> str:
-    if res.kind != "volume":
-        return ""
-    a = c.attrs
-    own = a.get(ind.target_column) if ind.target_column else None
-    if own is not None:
-        text = f"{ind.target_column} de la convention = {own}"
     else:
-        path = f"{ind.dispositif}.{ind.target_parameter}"
-        per = c.params.get(ind.target_parameter) if ind.target_parameter else None
-        if per is None and path in book.params:
-            try:
-                per = book.params[path].at(c.eval_end)
-            except RulesError:
-                per = None
-        text = f"{ind.target_parameter} ({_show(per)}) × ETP ({_show(a.get('etp'))})"
-    if ind.prorate:
-        window_days = max(0, (c.eval_end - c.window_start).days + 1)
-        period_days = (a["period_end"] - a["period_start"]).days + 1
-        text += f" × {window_days} / {period_days} jours (fenêtre / période)"
+        text = f"valeur {number(res.value)} / cible {number(res.target)} = {number(res.raw_score)}"
+    if res.clamp == "floor":
+        text += " → ramené à 0"
+    elif res.clamp == "cap":
+        text += " → plafonné à 1"
+    return text
+
+
+def _target_text(res: IndicatorResult, c: ConventionResult) -> str:
+    """The recorded target rule of a volume indicator in words."""
+    rule = res.target_rule
+    if res.kind != "volume" or not rule:
+        return ""
+    if rule["base"] == "column":
+        text = f"{rule['column']} de la convention = {rule['column_value']}"
+    else:
+        read = c.trace.parameters.get(rule["parameter"])
+        name = rule["parameter"].split(".", 1)[1]
+        text = f"{name} ({show(read.value if read else rule['per_etp'])}) × ETP ({show(rule['etp'])})"
+    if "window_days" in rule:
+        text += f" × {rule['window_days']} / {rule['period_days']} jours (fenêtre / période)"
     return f"{text} = {number(res.target)}"
 
 
@@ -345,9 +225,18 @@ def _missed(run: RunResult, c: ConventionResult, ind_id: str, limit: int) -> dic
     return {"total": short.height, "shown": rows, "more": max(0, short.height - limit)}
 
 
-def _indicator(
-    run: RunResult, c: ConventionResult, res: IndicatorResult, limit: int
-) -> dict[str, Any]:
+def _reported_text(res: IndicatorResult, unit: str) -> str:
+    if res.value is None:
+        return "non évaluable (aucune unité)"
+    fraction = f"{res.numerator}/{res.denominator} = " if res.denominator is not None else ""
+    if unit == "taux":
+        return fraction + percent(res.value)
+    if unit == "nombre":
+        return fraction + (integer(res.value) if res.value.denominator == 1 else number(res.value, 2))
+    return f"{fraction}{number(res.value, 2)} {unit}"
+
+
+def _indicator(run: RunResult, c: ConventionResult, res: IndicatorResult, limit: int) -> dict[str, Any]:
     book = run.book
     ind = book.indicators[str(c.attrs["dispositif"])][res.id]
     out: dict[str, Any] = {
@@ -356,7 +245,7 @@ def _indicator(
         "kind": res.kind,
         "part": res.part,
         "source": _source(book, ind.source),
-        "parameters": [_param(book, p, c.eval_end) for p in parameters_used(book, ind)],
+        "parameters": _params(book, c, res.parameters),
         "evaluable": res.evaluable,
         "numerator": res.numerator,
         "denominator": res.denominator,
@@ -364,33 +253,97 @@ def _indicator(
         "target": _exact(res.target),
         "floor": _exact(res.floor),
         "score": _exact(res.score),
+        "raw_score": _exact(res.raw_score),
+        "clamp": res.clamp,
         "weight": _exact(res.weight),
-        "score_text": _score_text(res, c, ind),
-        "target_text": _target_text(res, c, ind, book),
+        "score_text": _score_text(res),
+        "target_text": _target_text(res, c),
     }
     if res.kind == "rate":
         out["fraction"] = f"{res.numerator}/{res.denominator}"
         out["missed"] = _missed(run, c, res.id, limit)
+    if res.kind == "reported":
+        out["unit"] = ind.unit
+        out["value_text"] = _reported_text(res, ind.unit)
     return out
 
 
 # --------------------------------------------------------------------------- money
 
 
-def _sets(book: RuleBook, fired: list[str]) -> dict[str, str]:
-    """Map each adjustable figure to the fired rule that last set it."""
-    rules = {r.id: r for r in book.decisions}
-    out: dict[str, str] = {}
-    for rule_id in fired:
-        for action in rules[rule_id].then if rule_id in rules else ():
-            if "set" in action:
-                out[str(action["set"])] = rule_id
-    return out
+def _step(c: ConventionResult, step_id: str) -> MoneyStep:
+    step = c.trace.money_step(step_id)
+    if step is None:  # pragma: no cover - every run records its steps
+        raise KeyError(step_id)
+    return step
+
+
+def _cents(value: Fraction | Decimal) -> Decimal:
+    return to_cents(Fraction(value))
+
+
+def _score_lines(c: ConventionResult) -> tuple[list[str], dict[str, str]]:
+    lines: list[str] = []
+    qualitative = c.trace.qualitative
+    if qualitative is not None:
+        used = [t for t in qualitative.terms if t.evaluable]
+        if used:
+            terms = " + ".join(f"{number(t.weight)} × {number(t.score)}" for t in used)
+            lines.append(f"Score qualitatif = {terms} = {number(qualitative.score)}"
+                         + (" (poids renormalisés sur les indicateurs évaluables)" if qualitative.renormalised else ""))
+        left_out = [t.indicator for t in qualitative.terms if not t.evaluable]
+        if left_out:
+            lines.append("Indicateurs non évaluables laissés hors de la moyenne : " + ", ".join(left_out))
+    set_by: dict[str, str] = {}
+    for figure in ("qualitative_score", "quantitative_score", "quantitative_weight", "qualitative_weight"):
+        step = _step(c, figure)
+        if figure == "quantitative_score" and step.inputs.get("indicator"):
+            lines.append(f"Score quantitatif ({step.inputs['indicator']}) = {number(step.inputs['computed'])}")
+        if step.set_by:
+            set_by[figure] = step.set_by
+            name = ACTION_TEXT[figure]
+            verb = "fixée" if figure.endswith("_weight") else "fixé"
+            lines.append(f"{name[0].upper()}{name[1:]} {verb} à {number(step.result)} par la règle « {step.set_by} »")
+    earned = _step(c, "earned")
+    i = earned.inputs
+    lines.append(
+        f"Montant acquis = montant {eur(i['amount'])} × ({number(i['quantitative_weight'])}"
+        f" × {number(i['quantitative_score'])} + {number(i['qualitative_weight'])} × {number(i['qualitative_score'])})"
+        f" = {number(earned.result['exact'], 6)} € → arrondi au centime : {eur(earned.result['cents'])}"
+    )
+    amount = _step(c, "amount")
+    if amount.inputs["funding"] not in amount.inputs["funded_lines"]:
+        lines.append(f"Ligne de {amount.inputs['funding']} : évaluée sur les mêmes indicateurs, montant nul.")
+    return lines, set_by
+
+
+def _cost_lines(c: ConventionResult) -> list[str]:
+    personnel = _step(c, "eligible_personnel")
+    total = _step(c, "eligible_total")
+    due = _step(c, "due")
+    earned = _step(c, "earned")
+    lines = [
+        f"Coûts de personnel éligibles : {eur(_cents(personnel.result))}"
+        f" ({personnel.inputs['staff_eligible']} salarié(s) retenu(s),"
+        f" {personnel.inputs['staff_ineligible']} écarté(s))",
+        f"Total éligible = personnel × (1 + forfait {percent(total.inputs['flat_rate'])})"
+        f" = {eur(_cents(total.result))}",
+        f"Part départementale {percent(due.inputs['share'])} ({due.inputs['share_parameter']})"
+        f" → {eur(_cents(due.result))}",
+    ]
+    if earned.result["capped"]:
+        lines.append(f"Plafonné au montant conventionné : {eur(earned.inputs['amount'])}")
+    if earned.inputs["cap_at_amount"]:
+        lines.append(f"Montant acquis = min(montant conventionné {eur(earned.inputs['amount'])}, "
+                     f"{eur(_cents(due.result))}) = {eur(earned.result['cents'])}")
+    else:
+        lines.append(f"Montant acquis = {eur(_cents(due.result))} (sans plafond) = {eur(earned.result['cents'])}")
+    return lines
 
 
 def _money(run: RunResult, c: ConventionResult) -> dict[str, Any]:
     book = run.book
-    dispositif = str(c.attrs["dispositif"])
+    solde = _step(c, "solde")
     common = {
         "funding": c.attrs.get("funding"),
         "amount_eur": euros(c.amount),
@@ -398,104 +351,21 @@ def _money(run: RunResult, c: ConventionResult) -> dict[str, Any]:
         "earned_eur": euros(c.earned),
         "paid_eur": euros(c.paid),
         "solde_eur": euros(c.solde),
-        "solde_text": f"{eur(c.earned)} − {eur(c.paid)} = {eur(c.solde)}"
-        + (" (somme à reverser)" if c.solde < 0 else ""),
+        "solde_text": f"{eur(solde.inputs['earned'])} − {eur(solde.inputs['paid'])} = {eur(solde.result)}"
+        + (" (somme à reverser)" if solde.result < 0 else ""),
+        "steps": [{"id": s.id, "inputs": _json(s.inputs), "result": _json(s.result),
+                   "parameters": list(s.parameters), "set_by": s.set_by} for s in c.trace.money],
+        "parameters": _params(book, c, [p for s in c.trace.money for p in s.parameters]),
     }
     if c.params.get("funding_model") == "costs":
-        k = c.costs
-        share_path = f"{dispositif}.{k.get('share_parameter')}"
-        lines = [
-            f"Coûts de personnel éligibles : {eur(_cents(k.get('eligible_personnel')))}"
-            f" ({k.get('staff_eligible', 0)} salarié(s) retenu(s),"
-            f" {k.get('staff_ineligible', 0)} écarté(s))",
-            f"Total éligible = personnel × (1 + forfait {percent(k.get('flat_rate'))})"
-            f" = {eur(_cents(k.get('eligible_total')))}",
-            f"Part départementale {percent(k.get('share'))} ({k.get('share_parameter')})"
-            f" → {eur(_cents(k.get('due')))}",
-        ]
-        if k.get("capped"):
-            lines.append(f"Plafonné au montant conventionné : {eur(c.amount)}")
-        lines.append(
-            f"Montant acquis = min(montant conventionné {eur(c.amount)}, "
-            f"{eur(_cents(k.get('due')))}) = {eur(c.earned)}"
-        )
-        params = [
-            p
-            for p in (f"{dispositif}.min_allocation", f"{dispositif}.flat_rate", share_path)
-            if p in book.params
-        ]
         return {
             "model": "costs",
             **common,
-            "costs": {key: _json(value) for key, value in k.items()},
-            "ineligible_staff": list(k.get("ineligible_staff") or []),
-            "parameters": [_param(book, p, c.eval_end) for p in params],
-            "lines": lines,
+            "costs": {key: _json(value) for key, value in c.costs.items()},
+            "ineligible_staff": list(c.costs.get("ineligible_staff") or []),
+            "lines": _cost_lines(c),
         }
-    set_by = _sets(book, c.decisions)
-    quanti = c.quantitative_score if c.quantitative_score is not None else Fraction(0)
-    quali = c.qualitative_score if c.qualitative_score is not None else Fraction(0)
-    parts: list[dict[str, Any]] = []
-    for res in c.indicators.values():
-        if res.kind == "rate" and res.part == "qualitative":
-            parts.append(
-                {
-                    "id": res.id,
-                    "weight": _exact(res.weight),
-                    "score": _exact(res.score),
-                    "evaluable": res.evaluable,
-                }
-            )
-    used = [p for p in parts if p["evaluable"]]
-    lines = []
-    if used:
-        terms = " + ".join(f"{number(_fx(p['weight']))} × {number(_fx(p['score']))}" for p in used)
-        lines.append(
-            f"Score qualitatif = {terms} = {number(_mean(c))}"
-            + (
-                " (poids renormalisés sur les indicateurs évaluables)"
-                if len(used) < len(parts)
-                else ""
-            )
-        )
-    left_out = [p["id"] for p in parts if not p["evaluable"]]
-    if left_out:
-        lines.append(
-            "Indicateurs non évaluables laissés hors de la moyenne : " + ", ".join(left_out)
-        )
-    if "qualitative_score" in set_by:
-        lines.append(
-            f"Score qualitatif fixé à {number(quali)}"
-            f" par la règle « {set_by['qualitative_score']} »"
-        )
-    volume = next((r for r in c.indicators.values() if r.part == "quantitative"), None)
-    if volume is not None:
-        lines.append(f"Score quantitatif ({volume.id}) = {number(volume.score)}")
-    if "quantitative_score" in set_by:
-        lines.append(
-            f"Score quantitatif fixé à {number(quanti)}"
-            f" par la règle « {set_by['quantitative_score']} »"
-        )
-    for key in ("quantitative_weight", "qualitative_weight"):
-        if key in set_by:
-            lines.append(
-                f"{ACTION_TEXT[key].capitalize()} fixée à {number(getattr(c, key))}"
-                f" par la règle « {set_by[key]} »"
-            )
-    exact_text = number(c.earned_exact, 6)
-    lines.append(
-        f"Montant acquis = montant {eur(c.amount)} × ({number(c.quantitative_weight)}"
-        f" × {number(quanti)} + {number(c.qualitative_weight)} × {number(quali)})"
-        f" = {exact_text} € → arrondi au centime :"
-        f" {eur(c.earned)}"
-    )
-    if c.attrs.get("funding") == "valorisation":
-        lines.append("Ligne de valorisation : évaluée sur les mêmes indicateurs, montant nul.")
-    params = [
-        p
-        for p in (f"{dispositif}.quantitative_weight", f"{dispositif}.qualitative_weight")
-        if p in book.params
-    ]
+    lines, set_by = _score_lines(c)
     return {
         "model": "scores",
         **common,
@@ -503,44 +373,24 @@ def _money(run: RunResult, c: ConventionResult) -> dict[str, Any]:
         "qualitative_score": _exact(c.qualitative_score),
         "quantitative_weight": _exact(c.quantitative_weight),
         "qualitative_weight": _exact(c.qualitative_weight),
-        "qualitative_parts": parts,
+        "qualitative_parts": [
+            {"id": t.indicator, "weight": _exact(t.weight), "score": _exact(t.score), "evaluable": t.evaluable}
+            for t in (c.trace.qualitative.terms if c.trace.qualitative else ())
+        ],
         "set_by_decision": set_by,
-        "parameters": [_param(book, p, c.eval_end) for p in params],
         "lines": lines,
     }
-
-
-def _mean(c: ConventionResult) -> Fraction | None:
-    scores = [
-        (r.weight, r.score)
-        for r in c.indicators.values()
-        if r.kind == "rate" and r.part == "qualitative" and r.evaluable
-    ]
-    if not scores:
-        return None
-    return sum((w * s for w, s in scores if w is not None and s is not None), Fraction(0))
-
-
-def _cents(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    from engine.model.money import to_cents
-
-    return to_cents(Fraction(value))
 
 
 # --------------------------------------------------------------------------- explain
 
 
-def _action_text(action: Mapping[str, Any]) -> str:
-    if "flag" in action:
-        return f"signalement « {action['flag']} »"
-    if "warn" in action:
-        return f"alerte « {action['warn']} »"
-    if "set" in action:
-        name = ACTION_TEXT.get(str(action["set"]), str(action["set"]))
-        return f"{name} fixé(e) à {action.get('value')}"
-    return str(action)
+def _action_texts(step: DecisionStep) -> list[str]:
+    texts = [f"signalement « {code} »" for code in step.flags]
+    texts += [f"alerte « {code} »" for code in step.warnings]
+    for figure, value in step.sets.items():
+        texts.append(f"{ACTION_TEXT.get(figure, figure)} fixé(e) à {value}")
+    return texts
 
 
 def find_convention(run: RunResult, convention_id: str) -> ConventionResult:
@@ -555,8 +405,8 @@ def find_convention(run: RunResult, convention_id: str) -> ConventionResult:
             raise UnknownConvention(
                 f"Convention « {convention_id} » ({dispositif}) non évaluée : {reason}."
             ) from None
-        close = difflib.get_close_matches(convention_id, ids, n=1, cutoff=0.5)
-        hint = f" Vouliez-vous dire « {close[0]} » ?" if close else ""
+        close = closest(convention_id, ids, cutoff=0.5)
+        hint = f" Vouliez-vous dire « {close} » ?" if close else ""
         raise UnknownConvention(
             f"Convention « {convention_id} » inconnue dans ces extraits ({len(ids)} convention(s)"
             f" évaluée(s)).{hint}"
@@ -564,23 +414,22 @@ def find_convention(run: RunResult, convention_id: str) -> ConventionResult:
 
 
 def explain(run: RunResult, convention_id: str, max_units: int = MAX_UNITS) -> dict[str, Any]:
-    """Explain one convention's amount, as JSON-ready data (see the module docstring)."""
+    """Explain one convention's amount from its trace, as JSON-ready data (see the module docstring)."""
     c = find_convention(run, convention_id)
     book = run.book
     dispositif = str(c.attrs["dispositif"])
     rules = {r.id: r for r in book.decisions}
     decisions = []
-    for rule_id in c.decisions:
-        rule = rules.get(rule_id)
-        decisions.append(
-            {
-                "id": rule_id,
-                "stage": rule.stage if rule else None,
-                "description": rule.description if rule else "",
-                "source": _source(book, rule.source if rule else None),
-                "actions": [_action_text(a) for a in (rule.then if rule else ())],
-            }
-        )
+    for step in c.trace.decisions:
+        rule = rules.get(step.rule)
+        decisions.append({
+            "id": step.rule,
+            "stage": step.stage,
+            "description": rule.description if rule else "",
+            "source": _source(book, rule.source if rule else None),
+            "matched": _json(step.matched),
+            "actions": _action_texts(step),
+        })
     a = c.attrs
     return {
         "as_of": run.as_of.isoformat(),
@@ -613,14 +462,6 @@ def explain(run: RunResult, convention_id: str, max_units: int = MAX_UNITS) -> d
 
 # --------------------------------------------------------------------------- text
 
-
-def _date_fr(iso: str | None) -> str:
-    if not iso:
-        return "—"
-    y, m, d = iso.split("-")
-    return f"{d}/{m}/{y}"
-
-
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -629,7 +470,7 @@ def _unit_line(row: Mapping[str, Any], show_ratio: bool) -> str:
     for key, value in row.items():
         if key in ("unit", "numerator", "denominator"):
             continue
-        shown = _date_fr(value) if isinstance(value, str) and _ISO_DATE.fullmatch(value) else _show(value)
+        shown = date_fr(value) if isinstance(value, str) and _ISO_DATE.fullmatch(value) else show(value)
         parts.append(f"{COLUMN_LABELS.get(key, key)} {shown}")
     if show_ratio:
         parts.append(f"conformes {row.get('numerator')}/{row.get('denominator')}")
@@ -647,14 +488,14 @@ def render_text(data: Mapping[str, Any]) -> str:
         + (" ; démarrage d'action" if c["start_up"] else "")
     )
     out.append(
-        f"Évaluation {kind} au {_date_fr(data['as_of'])} : fenêtre du {_date_fr(c['window_start'])}"
-        f" au {_date_fr(c['eval_end'])}"
-        f" (période {_date_fr(c['period_start'])} – {_date_fr(c['period_end'])})"
+        f"Évaluation {kind} au {date_fr(data['as_of'])} : fenêtre du {date_fr(c['window_start'])}"
+        f" au {date_fr(c['eval_end'])}"
+        f" (période {date_fr(c['period_start'])} – {date_fr(c['period_end'])})"
     )
     if data["overrides"]:
         out.append(
             "Règles modifiées pour ce calcul : "
-            + ", ".join(f"{k} = {_show(v)}" for k, v in data["overrides"].items())
+            + ", ".join(f"{k} = {show(v)}" for k, v in data["overrides"].items())
         )
     out.append("")
     out.append("INDICATEURS")
@@ -677,6 +518,8 @@ def render_text(data: Mapping[str, Any]) -> str:
             value = _fx(ind["value"])
             shown = percent(value) if value is not None else "non évaluable"
             out.append(f"   Résultat : {ind['fraction']} = {shown}")
+        elif ind["kind"] == "reported":
+            out.append(f"   Valeur : {ind['value_text']}")
         else:
             out.append(f"   Résultat : {number(_fx(ind['value']))} ; cible : {ind['target_text']}")
         if ind["part"] in ("qualitative", "quantitative"):
@@ -700,6 +543,8 @@ def render_text(data: Mapping[str, Any]) -> str:
         out.append("  aucune")
     for d in data["decisions"]:
         out.append(f"  - {d['id']} : {d['description']}")
+        if d["matched"]:
+            out.append("    car : " + " ; ".join(f"{k} = {show(v)}" for k, v in d["matched"].items()))
         if d["actions"]:
             out.append(f"    effet : {', '.join(d['actions'])}")
         out.append(f"    source : {cite(d['source'])}")

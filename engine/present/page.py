@@ -10,7 +10,9 @@ no-break spaces); a print style sheet lays it out on A4 landscape pages.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -227,8 +229,25 @@ def _figure_html(fig: _Figure, width: int, height: int) -> str:
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         uniformtext={"minsize": 9, "mode": "hide"},  # a label too small for its bar is hidden
     )
-    return pio.to_html(figure, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, validate=False,
-                       default_width="100%", default_height=f"{height}px")
+    return pio.to_html(
+        figure, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, validate=False,
+        div_id=_chart_id(figure), default_width="100%", default_height=f"{height}px",
+    )
+
+
+def _chart_id(figure: dict[str, Any]) -> str:
+    """A chart's element id from its content: the same figures give the same page bytes.
+
+    plotly draws a random id otherwise. Two charts of one page differ by their title or
+    data, so their ids differ too.
+    """
+    digest = hashlib.sha256(json.dumps(figure, sort_keys=True, default=str).encode()).hexdigest()
+    return f"graphique-{_CHART_SCOPE[0]}{digest[:16]}"
+
+
+# The report the charts being drawn belong to: a what-if page holds the variant's and the
+# baseline's, whose unchanged charts are alike (set by `_report_sections`).
+_CHART_SCOPE = [""]
 
 
 def _label(c: Mapping[str, Any]) -> str:
@@ -853,6 +872,7 @@ def _run_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str, A
 
 def _report_sections(results: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]], prefix: str) -> list[str]:
     """One run's report: key figures, conventions, amounts, indicators, costs, decisions, run."""
+    _CHART_SCOPE[0] = prefix
     sections = [
         _headline(results, None),
         _conventions_table(results, index),
@@ -862,6 +882,7 @@ def _report_sections(results: Mapping[str, Any], index: Mapping[str, Mapping[str
     sections.append(_costs_section(results, index))
     sections.append(_decisions_section(results, index))
     sections.append(_run_section(results, index))
+    _CHART_SCOPE[0] = ""
     if prefix:
         sections = [re.sub(r'(<section id=")', rf"\1{prefix}", part, count=1) for part in sections]
     return sections
@@ -945,8 +966,7 @@ def write_html(
     convention, per budget line against what is available, structures gaining or losing)
     and the run manifest.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from engine.present.writer import write_text
+
     page = render_html(results, params=params, comparison=comparison, variant=variant)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text(page, Path(path))

@@ -12,8 +12,9 @@ from fractions import Fraction
 from importlib import metadata
 from typing import Any
 
-from engine.model.money import euros, fraction_text, to_cents
+from engine.model.money import CENT, euros, fraction_text, to_cents
 from engine.model.results import ConventionResult, IndicatorResult, RunResult
+from engine.model.trace import ConventionTrace
 
 
 def version() -> str:
@@ -41,6 +42,12 @@ def _json_value(value: Any) -> Any:
 def indicator_json(res: IndicatorResult) -> dict[str, Any]:
     """One indicator as outputs.md shows it."""
     out: dict[str, Any] = {"kind": res.kind}
+    if res.kind == "reported":
+        out.update(evaluable=res.evaluable, value=_number(res.value))
+        if res.denominator is not None:
+            out.update(numerator=res.numerator, denominator=res.denominator, value_exact=fraction_text(res.value))
+        out["parameters"] = list(res.parameters)
+        return out
     if res.kind == "rate":
         out.update(numerator=res.numerator, denominator=res.denominator, value=_number(res.value))
     else:
@@ -54,7 +61,16 @@ def indicator_json(res: IndicatorResult) -> dict[str, Any]:
         out.update(score=_number(res.score), weight=_number(res.weight))
         out["score_exact"] = fraction_text(res.score)
     out.update({k: _json_value(v) for k, v in res.extra.items()})
+    if res.raw_score is not None:
+        out["raw_score_exact"] = fraction_text(res.raw_score)
+    out["parameters"] = list(res.parameters)
     return out
+
+
+def _ratio_columns(c: ConventionResult) -> set[str]:
+    """Reported columns that are the two halves of a mean: shown under `indicators`, not as counts."""
+    return {f"{res.id}_{half}" for res in c.indicators.values() if res.kind == "reported"
+            for half in ("numerator", "denominator")}
 
 
 def convention_json(c: ConventionResult, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -78,7 +94,7 @@ def convention_json(c: ConventionResult, labels: Mapping[str, str] | None = None
         "window": {"start": c.window_start.isoformat(), "end": c.eval_end.isoformat()},
         "final": c.final,
         "indicators": {k: indicator_json(v) for k, v in c.indicators.items()},
-        "reported": {k: _json_value(v) for k, v in c.reported.items()},
+        "reported": {k: _json_value(v) for k, v in c.reported.items() if k not in _ratio_columns(c)},
         "quantitative_score": _number(c.quantitative_score),
         "qualitative_score": _number(c.qualitative_score),
         "quantitative_weight": float(c.quantitative_weight),
@@ -93,6 +109,42 @@ def convention_json(c: ConventionResult, labels: Mapping[str, str] | None = None
         "labels": {code: labels.get(code, code) for code in [*c.flags, *c.warnings]},
         "decisions": list(c.decisions),
         **({"costs": costs_json(c.costs)} if c.costs else {}),
+        "trace": trace_json(c.trace),
+    }
+
+
+def _exact_json(value: Any) -> Any:
+    """A traced value: exact numbers as `n/d` text (money as its cents), the rest as JSON."""
+    if isinstance(value, Fraction):
+        return fraction_text(value)
+    if isinstance(value, Decimal):
+        cents = value.quantize(CENT)
+        return str(cents) if cents == value else format(value.normalize(), "f")
+    if isinstance(value, Mapping):
+        return {str(k): _exact_json(v) for k, v in value.items()}
+    return _json_value(value)
+
+
+def trace_json(trace: ConventionTrace) -> dict[str, Any]:
+    """The convention's trace, as recorded: parameters read, qualitative mean, decisions, money steps.
+
+    Exact values are written as text (`"5/16"`, `"6562.50"`) so that nothing is rounded on the way.
+    """
+    q = trace.qualitative
+    return {
+        "parameters": {path: {"value": _json_value(r.value), "since": r.since.isoformat() if r.since else None}
+                       for path, r in trace.parameters.items()},
+        "qualitative": None if q is None else {
+            "terms": [{"indicator": t.indicator, "rule_weight": fraction_text(t.base_weight),
+                       "weight": fraction_text(t.weight), "score": fraction_text(t.score)} for t in q.terms],
+            "score": fraction_text(q.score),
+        },
+        "decisions": [{"rule": d.rule, "stage": d.stage, "matched": _json_value(dict(d.matched)),
+                       "flags": list(d.flags), "warnings": list(d.warnings), "sets": _json_value(dict(d.sets))}
+                      for d in trace.decisions],
+        "money": [{"step": m.id, "inputs": _exact_json(m.inputs), "result": _exact_json(m.result),
+                   **({"parameters": list(m.parameters)} if m.parameters else {}),
+                   **({"set_by": m.set_by} if m.set_by else {})} for m in trace.money],
     }
 
 

@@ -15,7 +15,7 @@ helpers at the top (money, totals, indicator sources, French labels) are shared 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 from engine.model import format as fr
+from engine.model.money import cents
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.model.rulebook import RuleBook
@@ -66,7 +67,7 @@ def eur(text: Any) -> Decimal:
     """Money of the contract (a string with two decimals) as an exact Decimal; None is 0."""
     if text is None or text == "":
         return Decimal(0)
-    return Decimal(str(text)).quantize(CENT)
+    return cents(str(text))  # half-up like the money, never -0.00
 
 
 def totals(conventions: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
@@ -1140,46 +1141,61 @@ def write_workbook(
     its header row repeated, with the title, the as-of date, the status and the run it
     shows in its header and footer.
     """
+    from engine.present.writer import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     index = index_params(params)
-    wb = xlsxwriter.Workbook(
-        str(path),
-        {
-            "strings_to_numbers": False,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "default_date_format": "dd/mm/yyyy",
-        },
-    )
-    wb.set_properties(
-        {
-            "title": "parcours — évaluation des conventions",
-            "subject": "Rapport d'évaluation",
-            "author": "parcours",
-            "comments": f"Évaluation au {results.get('run', {}).get('as_of', '')}",
-        }
-    )
-    fmt = _Formats(wb)
-    try:
-        if comparison is None:
-            _run_pages(fmt, results, index, "Évaluation (règles telles que chargées)"
-                       if not (results.get("run") or {}).get("overrides") else "Évaluation (paramètres modifiés)")
-            _report(wb, fmt, results, params, index, rejected, "")
-        else:
-            info = comparison.get("variant") or {}
-            name = info.get("name") if info and info.get("name") not in (None, "--set") else None
-            variant_title = f"Variante « {name} »" if name else "Variante (--set)"
-            varied = variant or results
-            var_index = index
-            base_params = baseline_params if baseline_params is not None else params
-            base_index = index_params(base_params)
-            _run_pages(fmt, varied, var_index, f"Comparaison : {variant_title} face à la référence")
-            _comparison_sheet(wb, fmt, results, comparison, variant, params)
-            _run_pages(fmt, varied, var_index, f"{variant_title} — rapport complet")
-            _report(wb, fmt, varied, params, var_index, rejected, "Var. ")
-            _run_pages(fmt, results, base_index, "Référence (règles en vigueur) — rapport complet")
-            _report(wb, fmt, results, base_params, base_index, rejected, "Réf. ")
-    finally:
-        wb.close()
+    with atomic_path(path) as tmp:
+        wb = xlsxwriter.Workbook(
+            str(tmp),
+            {
+                "strings_to_numbers": False,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "default_date_format": "dd/mm/yyyy",
+            },
+        )
+        wb.set_properties(
+            {
+                "title": "parcours — évaluation des conventions",
+                "subject": "Rapport d'évaluation",
+                "author": "parcours",
+                "comments": f"Évaluation au {results.get('run', {}).get('as_of', '')}",
+                "created": _created(results),
+            }
+        )
+        fmt = _Formats(wb)
+        try:
+            if comparison is None:
+                _run_pages(fmt, results, index, "Évaluation (règles telles que chargées)"
+                           if not (results.get("run") or {}).get("overrides") else "Évaluation (paramètres modifiés)")
+                _report(wb, fmt, results, params, index, rejected, "")
+            else:
+                info = comparison.get("variant") or {}
+                name = info.get("name") if info and info.get("name") not in (None, "--set") else None
+                variant_title = f"Variante « {name} »" if name else "Variante (--set)"
+                varied = variant or results
+                var_index = index
+                base_params = baseline_params if baseline_params is not None else params
+                base_index = index_params(base_params)
+                _run_pages(fmt, varied, var_index, f"Comparaison : {variant_title} face à la référence")
+                _comparison_sheet(wb, fmt, results, comparison, variant, params)
+                _run_pages(fmt, varied, var_index, f"{variant_title} — rapport complet")
+                _report(wb, fmt, varied, params, var_index, rejected, "Var. ")
+                _run_pages(fmt, results, base_index, "Référence (règles en vigueur) — rapport complet")
+                _report(wb, fmt, results, base_params, base_index, rejected, "Réf. ")
+        finally:
+            wb.close()
     return path
+
+
+def _created(results: dict[str, Any]) -> datetime:
+    """The workbook's creation date: the run's as-of date at midnight (reruns give the same bytes).
+
+    xlsxwriter already gives every zip entry a fixed 1980 stamp; only `docProps/core.xml` carried
+    the clock time.
+    """
+    try:
+        return datetime.combine(date.fromisoformat(str(results["run"]["as_of"])), datetime.min.time())
+    except (KeyError, TypeError, ValueError):
+        return datetime(2000, 1, 1)
