@@ -100,11 +100,11 @@ def _guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except (ParcoursError, DecisionError) as error:
-        err.print(f"[bold red]Erreur[/] : {error}", highlight=False)
+        err.print(f"[bold red]Erreur[/] : {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except OSError as error:
         where = f" : « {error.filename} »" if error.filename else ""
-        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)}{where}", highlight=False)
+        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)}{where}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -664,7 +664,7 @@ def explain(
         try:
             data_ = explain_convention(result, convention, max_units=units)
         except UnknownConvention as error:
-            err.print(f"[bold red]Erreur[/] : {error}", highlight=False)
+            err.print(f"[bold red]Erreur[/] : {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         if fmt == "json":
             return json.dumps(data_, ensure_ascii=False, indent=2)
