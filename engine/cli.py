@@ -15,18 +15,42 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer import _click
+from typer.core import TyperGroup
 
+from engine.model import format as fr
 from engine.model.decision_rules import DecisionError
 from engine.model.errors import ExtractError, ParcoursError
 from engine.model.oserror import os_error_fr
+from engine.model.text import suggest
+from engine.present.cli_french import install as install_french
 from engine.register.cli import Recorder, RegisterOpt, payments_app, runs_app
+
+install_french()
+
+
+class _FrenchGroup(TyperGroup):
+    """The verbs' group: an unknown verb is named in French with the closest verb."""
+
+    def resolve_command(self, ctx: _click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _click.exceptions.UsageError as error:
+            if args:
+                error.message = error.message.rstrip(".") + suggest(args[0], self.commands) + "."
+            raise
+
 
 app = typer.Typer(
     name="parcours",
+    cls=_FrenchGroup,
     help="parcours — évaluation des conventions d'accompagnement des bénéficiaires du RSA (règles en données).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    suggest_commands=False,
+    options_metavar="[OPTIONS]",
+    subcommand_metavar="VERBE [ARGUMENTS]...",
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(payments_app, name="payments")
@@ -40,15 +64,38 @@ if not err.is_terminal:
 T = TypeVar("T")
 
 
-def _parse_date(value: str) -> date:
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            from datetime import datetime
+DATE_FORMS = "AAAA-MM-JJ ou JJ/MM/AAAA"
 
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    raise typer.BadParameter(f"date invalide « {value} » (attendu AAAA-MM-JJ ou JJ/MM/AAAA)")
+
+def _parse_date(value: str, option: str = "--as-of") -> date:
+    """A date written as the help says: `2025-06-30` or `30/06/2025`, nothing else."""
+    import re
+
+    text = value.strip()
+    iso = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    french = re.fullmatch(r"(\d{2})/(\d{2})/(\d{4})", text)
+    if iso:
+        year, month, day = (int(g) for g in iso.groups())
+    elif french:
+        day, month, year = (int(g) for g in french.groups())
+    else:
+        raise typer.BadParameter(f"date « {value} » illisible (attendu {DATE_FORMS}).",
+                                 param_hint=f"« {option} »")
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise typer.BadParameter(
+            f"la date « {value} » n'existe pas ({_impossible(year, month, day)}).",
+            param_hint=f"« {option} »") from None
+
+
+def _impossible(year: int, month: int, day: int) -> str:
+    import calendar
+
+    if not 1 <= month <= 12:
+        return f"il n'y a pas de mois {month}"
+    last = calendar.monthrange(year, month)[1]
+    return f"le mois {month:02d}/{year} a {last} jours"
 
 
 def _guard(action: Callable[[], T]) -> T:
@@ -56,26 +103,32 @@ def _guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except (ParcoursError, DecisionError) as error:
-        err.print(f"[bold red]Erreur[/] : {error}", highlight=False)
+        err.print(f"[bold red]Erreur[/] : {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except OSError as error:
         where = f" : « {error.filename} »" if error.filename else ""
-        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)}{where}", highlight=False)
+        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)}{where}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
-DataArg = Annotated[Path, typer.Argument(help="Dossier d'extraits (CSV, Parquet) ou classeur .xlsx.")]
-AsOf = Annotated[str, typer.Option("--as-of", help="Date d'évaluation (AAAA-MM-JJ).")]
-OutOpt = Annotated[Path, typer.Option("--out", help="Dossier où écrire les résultats.")]
-RulesOpt = Annotated[Path | None, typer.Option("--rules", help="Dossier de règles (par défaut : rules/ du projet).")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Modifier un paramètre : CHEMIN=VALEUR (répétable).")]
+DataArg = Annotated[Path, typer.Argument(help="Dossier d'extraits (CSV, Parquet) ou classeur .xlsx.",
+                                         metavar="DONNÉES", show_default=False)]
+AsOf = Annotated[str, typer.Option("--as-of", metavar="DATE",
+                                   help=f"Date d'évaluation ({DATE_FORMS}).")]
+OutOpt = Annotated[Path, typer.Option("--out", metavar="DOSSIER", help="Dossier où écrire les résultats.")]
+RulesOpt = Annotated[Path | None, typer.Option("--rules", metavar="DOSSIER",
+                                               help="Dossier de règles (par défaut : rules/ du projet).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", metavar="CHEMIN=VALEUR",
+                                                  help="Modifier un paramètre (répétable).")]
 ProfileOpt = Annotated[
     Path | None,
-    typer.Option("--profile", help="Profil de source (YAML) pour lire un export aux en-têtes différents."),
+    typer.Option("--profile", metavar="FICHIER",
+                 help="Profil de source (YAML) pour lire un export aux en-têtes différents."),
 ]
 VariantOpt = Annotated[
     Path | None,
-    typer.Option("--variant", help="Fichier de variante (YAML : name, author, purpose, changes)."),
+    typer.Option("--variant", metavar="FICHIER",
+                 help="Fichier de variante (YAML : nom, auteur, objet et modifications)."),
 ]
 
 
@@ -137,12 +190,7 @@ class _null:
 
 
 def _pct(value: Any) -> str:
-    return "—" if value is None else f"{float(value) * 100:.1f} %".replace(".", ",")
-
-
-def _eur(value: Any) -> str:
-    text = f"{value:,.2f}".replace(",", " ").replace(".", ",")
-    return f"{text} €"
+    return fr.percent(value, 1, fixed=True)
 
 
 def _signals(c: Any, labels: Any) -> str:
@@ -153,109 +201,219 @@ def _signals(c: Any, labels: Any) -> str:
     return text
 
 
+def run_status(conventions: Any, book: Any) -> tuple[str, int, int]:
+    """The run's status from its conventions': (label, number final, number projected).
+
+    A convention is « définitif » when its period has ended by the as-of date
+    (results.json `final`), else « projection »; a run with both is « mixte ».
+    """
+    final = sum(1 for c in conventions if c.final)
+    projected = len(conventions) - final
+    kind = "final" if final and not projected else "projection" if not final else "mixed"
+    return book.code_label("status", kind), final, projected
+
+
+def status_sentence(label: str, final: int, projected: int) -> str:
+    """« mixte : 8 définitives, 23 en projection », the words every output uses."""
+    if final and projected:
+        return f"{label} : {final} convention(s) définitive(s), {projected} en projection"
+    if final:
+        return f"{label} : les {final} conventions sont définitives (période terminée)"
+    return f"{label} : les {projected} conventions sont en projection (période en cours)"
+
+
 def _summary(result: Any) -> None:
-    kind = "finale (solde)" if result.final else "intermédiaire (projection)"
-    console.print(f"\n[bold]Évaluation {kind} au {result.as_of.strftime('%d/%m/%Y')}[/]")
+    book = result.book
+    label, n_final, n_projected = run_status(result.conventions, book)
+    status = status_sentence(label, n_final, n_projected)
+    console.print(f"\n[bold]Évaluation au {fr.date_fr(result.as_of)} — {status}[/]", highlight=False)
     counts = result.extracts.counts
-    read = ", ".join(f"{t} {c['kept']}/{c['rows']}" for t, c in counts.items())
+    read = ", ".join(f"{book.code_label('tables', t)} {fr.integer(c['kept'])}/{fr.integer(c['rows'])}"
+                     for t, c in counts.items())
     rejected = sum(c["rejected"] for c in counts.values())
-    console.print(f"Lignes retenues / lues : {read} ; écartées : {rejected}")
+    console.print(f"Lignes retenues / lues : {read} ; écartées : {fr.integer(rejected)}", highlight=False)
     table = Table(show_lines=False, header_style="bold")
-    for col, justify in (("Convention", "left"), ("Structure", "left"),
+    for col, justify in (("Convention", "left"), ("Structure", "left"), ("Statut", "left"),
                          ("Quanti.", "right"), ("Quali.", "right"), ("Montant", "right"),
                          ("Acquis", "right"), ("Versé", "right"), ("Solde", "right"), ("Signalements", "left")):
         table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for c in result.conventions:
-        solde = _eur(c.solde) if c.solde >= 0 else f"[red]{_eur(c.solde)}[/]"
-        table.add_row(c.convention_id, str(c.attrs["structure"]),
-                      _pct(c.quantitative_score), _pct(c.qualitative_score), _eur(c.amount),
-                      _eur(c.earned), _eur(c.paid), solde, _signals(c, result.book.flag_labels))
+        solde = fr.eur(c.solde) if c.solde >= 0 else f"[red]{fr.eur(c.solde)}[/]"
+        status = book.code_label("status", "final" if c.final else "projection")
+        table.add_row(c.convention_id, str(c.attrs["structure"]), status,
+                      _pct(c.quantitative_score), _pct(c.qualitative_score), fr.eur(c.amount),
+                      fr.eur(c.earned), fr.eur(c.paid), solde, _signals(c, book.flag_labels))
     console.print(table)
     total_earned = sum(c.earned for c in result.conventions)
     total_solde = sum(c.solde for c in result.conventions)
-    console.print(f"Total acquis : {_eur(total_earned)} ; total solde : {_eur(total_solde)}")
-    if not result.final:
-        console.print("Évaluation intermédiaire : les montants sont une projection, le solde n'est pas définitif.")
+    console.print(f"Total acquis : {fr.eur(total_earned)} ; total solde : {fr.eur(total_solde)}", highlight=False)
+    if n_projected:
+        console.print("Conventions en projection : période en cours à la date d'évaluation, montants"
+                      " projetés, solde non définitif.", highlight=False)
     console.print("Le détail des alertes et des indicateurs est dans report.xlsx et report.html ; "
-                  "`parcours explain` détaille une convention.")
+                  "« parcours explain » détaille une convention.", highlight=False)
     for cid, dispositif, reason in result.skipped:
         console.print(f"[yellow]Convention {cid} ({dispositif}) non évaluée : {reason}.[/]")
+
+
+RULES_FORMATS = ("table", "csv", "json")
 
 
 @app.command("rules")
 def rules_cmd(
     rules: RulesOpt = None,
-    at: Annotated[str | None, typer.Option("--at", help="Valeurs en vigueur à cette date (AAAA-MM-JJ).")] = None,
+    at: Annotated[str | None, typer.Option(
+        "--at", metavar="DATE",
+        help=f"Valeurs en vigueur à cette date ({DATE_FORMS} ; par défaut : aujourd'hui).",
+    )] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="table|csv|json",
+        help="Sortie : table (tableaux à lire), csv ou json (pour un tableur ou un script).",
+    )] = "table",
 ) -> None:
-    """Affiche les paramètres par dispositif : valeur en vigueur, historique, unité, source."""
-    when = _parse_date(at) if at else date.today()
+    """Affiche les paramètres par dispositif : chemin, description, valeur en vigueur, historique, unité, source."""
+    when = _parse_date(at, "--at") if at else date.today()
+    if fmt not in RULES_FORMATS:
+        raise typer.BadParameter(f"format « {fmt} » inconnu (attendu : table, csv ou json).",
+                                 param_hint="« --format »")
 
     def run() -> None:
         from engine.load.rules import load_rules
 
-        _rules_listing(load_rules(rules), when)
+        book = load_rules(rules)
+        if fmt == "table":
+            _rules_listing(book, when)
+            return
+        rows, decisions = _rules_rows(book, when)
+        if fmt == "json":
+            import json
+
+            typer.echo(json.dumps({"as_of": when.isoformat(), "root": str(book.root),
+                                   "sha256": book.sha256, "parameters": rows,
+                                   "decisions": decisions}, ensure_ascii=False, indent=2))
+        else:
+            import csv
+
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["path"],
+                                    lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({k: fr.yes_no(v) if isinstance(v, bool) else v for k, v in row.items()}
+                             for row in rows)
 
     _guard(run)
 
 
-def _show(value: Any) -> str:
+def _set_text(value: Any) -> str:
+    """A value as `--set CHEMIN=VALEUR` takes it (`oui`/`non`, `a,b`, `0.9`)."""
+    if isinstance(value, bool):
+        return "oui" if value else "non"
     if isinstance(value, tuple | list):
-        return ", ".join(str(v) for v in value)
+        return ",".join(_set_text(v) for v in value)
+    if isinstance(value, date):
+        return value.isoformat()
     return str(value)
 
 
-def _cite(source: Any) -> Any:
-    from rich.text import Text
+def _value_fr(book: Any, value: Any) -> str:
+    """A parameter's value for a person: French numbers, codes with their labels."""
+    if isinstance(value, tuple | list):
+        return ", ".join(_value_fr(book, v) for v in value) if value else fr.NONE
+    if isinstance(value, str):
+        label = book.code_label("values", value)
+        return value if label == value else f"{value} ({label})"
+    return fr.show(value)
 
-    text = f"{source.get('ref', '')} « {source.get('quote', '')} »"
-    if source.get("interpretation"):
-        text += " (interprétation)"
-    return Text(text)
+
+def _rules_rows(book: Any, when: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per parameter (the value in force on `when`) and one per decision rule."""
+    rows = []
+    for path, param in sorted(book.params.items()):
+        in_force = [(d, v) for d, v in param.values if d <= when]
+        source = param.source or {}
+        rows.append({
+            "path": path,
+            "dispositif": param.dispositif,
+            "description": param.description,
+            "value": _set_text(in_force[-1][1]) if in_force else "",
+            "value_fr": _value_fr(book, in_force[-1][1]) if in_force else fr.NONE,
+            "since": in_force[-1][0].isoformat() if in_force else "",
+            "history": " ; ".join(f"{d.isoformat()} → {_set_text(v)}" for d, v in param.values),
+            "unit": param.unit,
+            "ref": source.get("ref", ""),
+            "quote": source.get("quote", ""),
+            "interpretation": bool(source.get("interpretation")),
+        })
+    decisions = [{
+        "id": rule.id,
+        "label": book.code_label("decisions", rule.id),
+        "stage": rule.stage,
+        "stage_fr": book.code_label("stages", rule.stage),
+        "enabled": rule.enabled,
+        "description": rule.description,
+        "ref": (rule.source or {}).get("ref", ""),
+        "quote": (rule.source or {}).get("quote", ""),
+    } for rule in book.decisions]
+    return rows, decisions
 
 
 def _rules_listing(book: Any, when: date) -> None:
-    """`parcours rules`: one table per dispositif (its label), then the decision rules."""
+    """`parcours rules`: one table per dispositif (its label), then the decision rules.
+
+    The parameter path is never wrapped nor cut (it is pasted into `--set`): its column
+    is as wide as the longest path; the description and the source wrap instead.
+    """
     from rich.text import Text
 
-    day = when.strftime("%d/%m/%Y")
-    console.print(f"[bold]Règles en vigueur au {day}[/] — dossier {book.root}")
-    groups: dict[str, list[Any]] = {}
-    for _, param in sorted(book.params.items()):
-        groups.setdefault(param.dispositif, []).append(param)
+    day = fr.date_fr(when)
+    console.print(Text(f"Règles en vigueur au {day} — dossier {book.root}", style="bold"))
+    rows, decisions = _rules_rows(book, when)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["dispositif"], []).append(row)
+    widest = max((len(r["path"]) for r in rows), default=10)
     for dispositif, params in groups.items():
         label = book.labels.get(dispositif) or book.folders.get(dispositif) or dispositif
         table = Table(title=f"{label} ({dispositif})", title_justify="left", header_style="bold",
-                      show_lines=False)
-        for col in ("Paramètre", f"Valeur au {day}", "Depuis", "Historique", "Unité", "Source"):
-            table.add_column(col, overflow="fold")
-        for param in params:
-            in_force = [(d, v) for d, v in param.values if d <= when]
-            if in_force:
-                value, since = _show(in_force[-1][1]), in_force[-1][0].isoformat()
-            else:
-                value, since = "—", f"(à partir du {param.values[0][0].isoformat()})"
-            history = "" if len(param.values) == 1 else "\n".join(
-                f"{d.isoformat()} → {_show(v)}" for d, v in param.values)
-            table.add_row(Text(param.path), Text(value), since, Text(history), Text(param.unit),
-                          _cite(param.source))
+                      show_lines=True)
+        table.add_column("Paramètre (chemin pour --set)", no_wrap=True, min_width=widest,
+                         overflow="ignore")
+        table.add_column("Description", ratio=3, overflow="fold")
+        table.add_column(f"Valeur au {day}", ratio=2, overflow="fold")
+        table.add_column("Depuis", no_wrap=True)
+        table.add_column("Unité", ratio=1, overflow="fold")
+        table.add_column("Source", ratio=3, overflow="fold")
+        for row in params:
+            value = row["value_fr"]
+            if row["history"].count("→") > 1:
+                value += "\nhistorique : " + row["history"]
+            since = fr.date_fr(row["since"]) if row["since"] else "(pas encore en vigueur)"
+            cite = f"{row['ref']} « {row['quote']} »" + (
+                " (interprétation)" if row["interpretation"] else "")
+            table.add_row(Text(row["path"]), Text(row["description"]), Text(value), since,
+                          Text(row["unit"]), Text(cite))
         console.print(table)
-    if book.decisions:
-        table = Table(title="Règles de décision", title_justify="left", header_style="bold")
-        for col in ("Règle", "Étape", "Active", "Description", "Source"):
-            table.add_column(col, overflow="fold")
-        for rule in book.decisions:
-            table.add_row(Text(rule.id), rule.stage, "oui" if rule.enabled else "non",
-                          Text(rule.description), _cite(rule.source or {}))
+    if decisions:
+        table = Table(title="Règles de décision", title_justify="left", header_style="bold",
+                      show_lines=True)
+        table.add_column("Règle", no_wrap=True, overflow="ignore")
+        table.add_column("Étape", no_wrap=True)
+        table.add_column("Active", no_wrap=True)
+        table.add_column("Description", ratio=3, overflow="fold")
+        table.add_column("Source", ratio=2, overflow="fold")
+        for rule in decisions:
+            table.add_row(Text(rule["id"]), rule["stage_fr"], fr.yes_no(rule["enabled"]),
+                          Text(rule["description"]), Text(f"{rule['ref']} « {rule['quote']} »"))
         console.print(table)
-    console.print(f"{len(book.params)} paramètres, {len(book.decisions)} règles de décision ;"
-                  f" empreinte {book.sha256[:12]}")
+    console.print(f"{len(rows)} paramètres, {len(decisions)} règles de décision ;"
+                  f" empreinte {book.sha256[:12]}", highlight=False)
 
 
 @app.command()
 def check(
     data: DataArg,
     profile: ProfileOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="text ou json.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", metavar="text|json",
+                                     help="Sortie : text (tableaux) ou json.")] = "text",
     rules: RulesOpt = None,
 ) -> None:
     """Lit et valide les extraits, puis contrôle le registre des conventions, sans rien évaluer.
@@ -269,7 +427,7 @@ def check(
                   highlight=False)
         raise typer.Exit(2)
 
-    def run() -> tuple[Any, list[Any]]:
+    def run() -> tuple[Any, Any, list[Any]]:
         from engine.compute.registry import check_registry, rejected_findings
         from engine.load.extracts import read_extracts
         from engine.load.rules import load_rules
@@ -277,9 +435,9 @@ def check(
         book = load_rules(rules)
         extracts = read_extracts(data, profile)
         findings = rejected_findings(extracts.rejected) + check_registry(extracts.tables, book)
-        return extracts, findings
+        return book, extracts, findings
 
-    extracts, findings = _guard(run)
+    book, extracts, findings = _guard(run)
     from rich.text import Text
 
     from engine.compute.registry import counts as finding_counts
@@ -302,7 +460,8 @@ def check(
         for col in ("Table", "Lignes", "Retenues", "Écartées"):
             table.add_column(col, justify="right" if col != "Table" else "left")
         for name, c in extracts.counts.items():
-            table.add_row(name, str(c["rows"]), str(c["kept"]), str(c["rejected"]))
+            table.add_row(book.code_label("tables", name), fr.integer(c["rows"]), fr.integer(c["kept"]),
+                          fr.integer(c["rejected"]))
         console.print(table)
         if rejected:
             console.print(f"{rejected} ligne(s) écartée(s) : relancer `parcours evaluate` pour les"
@@ -327,11 +486,14 @@ def check(
 def generate(
     out: OutOpt,
     conventions: Annotated[
-        Path, typer.Option("--conventions", help="conventions.csv des lignes à simuler.")
+        Path, typer.Option("--conventions", metavar="FICHIER",
+                           help="conventions.csv des lignes à simuler.")
     ] = Path("sample_data/conventions.csv"),
-    scale: Annotated[float, typer.Option(help="Échelle (1 = portefeuilles de l'annexe 4).")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Graine du générateur.")] = 2025,
-    fmt: Annotated[str, typer.Option("--format", help="csv ou parquet.")] = "csv",
+    scale: Annotated[float, typer.Option(metavar="NOMBRE",
+                                         help="Échelle (1 = portefeuilles de l'annexe 4).")] = 1.0,
+    seed: Annotated[int, typer.Option(metavar="ENTIER", help="Graine du générateur.")] = 2025,
+    fmt: Annotated[str, typer.Option("--format", metavar="csv|parquet",
+                                     help="Format des extraits : csv ou parquet.")] = "csv",
 ) -> None:
     """Génère des extraits synthétiques (pseudonymes) pour des conventions données."""
 
@@ -349,13 +511,17 @@ def generate(
 
 
 WhatifOut = Annotated[
-    Path, typer.Option("--out", help="Dossier où écrire baseline/, variant/ et comparison.json.")
+    Path, typer.Option("--out", metavar="DOSSIER",
+                       help="Dossier où écrire baseline/ (référence), variant/ (variante),"
+                            " comparison.json et les rapports.")
 ]
 ConventionOpt = Annotated[
-    str, typer.Option("--convention", help="Identifiant de la convention à expliquer.")
+    str, typer.Option("--convention", metavar="IDENTIFIANT",
+                      help="Identifiant de la convention à expliquer.")
 ]
 UnitsOpt = Annotated[
-    int, typer.Option("--units", help="Nombre maximal d'unités en défaut listées par indicateur.")
+    int, typer.Option("--units", metavar="ENTIER",
+                      help="Nombre maximal d'unités en défaut listées par indicateur.")
 ]
 
 
@@ -403,17 +569,22 @@ def whatif(
         console.print(f"  {path}", highlight=False)
 
 
-def _signed(value: Any) -> str:
+
+
+def gainers_losers(comparison: Any) -> str:
+    """« Conventions : 3 gagnent, 8 perdent, 20 inchangées ; structures : … » (comparison.json)."""
     from decimal import Decimal
 
-    amount = Decimal(value)
-    return ("+" if amount > 0 else "") + _eur(amount)
+    deltas = [Decimal(r["delta_eur"]) for r in comparison["conventions"]]
+    providers = comparison["providers"]
+    return (f"Conventions : {sum(d > 0 for d in deltas)} gagnent, {sum(d < 0 for d in deltas)} perdent,"
+            f" {sum(d == 0 for d in deltas)} inchangées ; structures (somme de leurs conventions) :"
+            f" {len(providers['gaining'])} gagnent, {len(providers['losing'])} perdent,"
+            f" {len(providers['unchanged'])} inchangées")
 
 
 def _whatif_summary(result: Any) -> None:
     """Console summary of a what-if: per convention, per budget line, winners and losers."""
-    from decimal import Decimal
-
     from rich.text import Text
 
     from engine.compute.whatif import NO_EFFECT
@@ -434,36 +605,37 @@ def _whatif_summary(result: Any) -> None:
         elif edit.get("effect"):
             effect = f" — {edit['effect']}"
         elif edit.get("delta_eur") is not None:
-            effect = (f" — effet seul : {_signed(edit['delta_eur'])} sur"
+            effect = (f" — effet seul : {fr.signed_eur(edit['delta_eur'])} sur"
                       f" {edit['conventions_changed']} convention(s)")
-        console.print(Text(f"  • {edit['path']} = {_show(edit['value'])}{since}{effect}"))
+        console.print(Text(f"  • {edit['path']} = {_set_text(edit['value'])}{since}{effect}"))
     table = Table(title="Par convention", title_justify="left", header_style="bold")
     for col, justify in (("Convention", "left"), ("Structure", "left"), ("Référence", "right"),
                          ("Variante", "right"), ("Écart", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for row in comp["conventions"]:
         table.add_row(Text(row["convention_id"]), Text(str(row["structure"])),
-                      _eur(Decimal(row["baseline_earned_eur"])),
-                      _eur(Decimal(row["variant_earned_eur"])), _signed(row["delta_eur"]))
+                      fr.eur(row["baseline_earned_eur"]),
+                      fr.eur(row["variant_earned_eur"]), fr.signed_eur(row["delta_eur"]))
     console.print(table)
     lines = Table(title="Par ligne budgétaire", title_justify="left", header_style="bold")
-    for col in ("Ligne", "Référence", "Variante", "Écart", "Disponible", "Reste après variante"):
+    from engine.present.workbook import REMAINING_DEFINITION, REMAINING_LABEL
+
+    for col in ("Ligne", "Référence", "Variante", "Écart", "Disponible", REMAINING_LABEL):
         lines.add_column(col, justify="left" if col == "Ligne" else "right")
     for row in comp["by_budget_line"]:
         available = row.get("available_eur")
         lines.add_row(Text(str(row["budget_line"] or "(sans ligne)")),
-                      _eur(Decimal(row["baseline_earned_eur"])),
-                      _eur(Decimal(row["variant_earned_eur"])),
-                      _signed(row["delta_eur"]), _eur(Decimal(available)) if available else "—",
-                      _eur(Decimal(row["remaining_eur"])) if row.get("remaining_eur") else "—")
+                      fr.eur(row["baseline_earned_eur"]),
+                      fr.eur(row["variant_earned_eur"]),
+                      fr.signed_eur(row["delta_eur"]), fr.eur(available) if available else "—",
+                      fr.eur(row["remaining_eur"]) if row.get("remaining_eur") else "—")
     console.print(lines)
-    providers = comp["providers"]
-    console.print(f"Structures qui gagnent : {len(providers['gaining'])} ; qui perdent :"
-                  f" {len(providers['losing'])} ; inchangées : {len(providers['unchanged'])}")
+    console.print(REMAINING_DEFINITION, highlight=False)
+    console.print(gainers_losers(comp), highlight=False)
     totals = comp["totals"]
-    console.print(f"[bold]Écart total : {_signed(totals['delta_eur'])}[/] (référence"
-                  f" {_eur(Decimal(totals['baseline_earned_eur']))}, variante"
-                  f" {_eur(Decimal(totals['variant_earned_eur']))})", highlight=False)
+    console.print(f"[bold]Écart total : {fr.signed_eur(totals['delta_eur'])}[/] (référence"
+                  f" {fr.eur(totals['baseline_earned_eur'])}, variante"
+                  f" {fr.eur(totals['variant_earned_eur'])})", highlight=False)
     if result.no_effect:
         console.print(f"[yellow]La variante ne change aucun montant ({NO_EFFECT}).[/]")
 
@@ -473,7 +645,8 @@ def explain(
     data: DataArg,
     as_of: AsOf,
     convention: ConventionOpt,
-    fmt: Annotated[str, typer.Option("--format", help="text ou json.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", metavar="text|json",
+                                     help="Sortie : text (texte) ou json.")] = "text",
     units: UnitsOpt = 20,
     rules: RulesOpt = None,
     set_: SetOpt = None,
@@ -501,7 +674,7 @@ def explain(
         try:
             data_ = explain_convention(result, convention, max_units=units)
         except UnknownConvention as error:
-            err.print(f"[bold red]Erreur[/] : {error}", highlight=False)
+            err.print(f"[bold red]Erreur[/] : {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         if fmt == "json":
             return json.dumps(data_, ensure_ascii=False, indent=2)

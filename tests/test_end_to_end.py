@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.model.contract import TABLES
-from engine.present.page import fr_eur
+from engine.model.format import eur as fr_eur
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 AS_OF = "2025-06-30"

@@ -17,9 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.model.format import eur
+from engine.model.format import eur, number
 from engine.model.money import cents, euros, to_cents
-from engine.present.page import fr_number
 from engine.present.workbook import eur as workbook_eur
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +48,7 @@ def test_euros_half_up_never_negative_zero(value: Decimal, text: str) -> None:
     assert str(workbook_eur(str(value))) == text  # the workbook writes this value, not a -0
     shown = text.replace(".", ",")
     assert eur(value, sep="").replace("\u2212", "-") == shown + "€"
-    assert fr_number(value).replace("\u00a0", "") == shown
+    assert number(value, 2, fixed=True).replace("\u00a0", "").replace("\u2212", "-") == shown
 
 
 @pytest.mark.parametrize(

@@ -30,10 +30,12 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.compute.registry import Finding, check_registry, eur, num
+from engine.compute.registry import Finding, check_registry
 from engine.load.extracts import read_extracts
 from engine.load.rules import apply_edits, load_rules
 from engine.model.contract import TABLES
+from engine.model.format import eur
+from engine.model.format import number as num
 from engine.model.rulebook import Edit, RuleBook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,7 +209,7 @@ def test_sum_off_by_one_euro(book: RuleBook) -> None:
     f = only(run(rows, book))
     assert (f.level, f.code, f.subject) == ("erreur", "total_montant", "operation:1.2")
     assert (f.found, f.expected, f.source) == (Decimal("500.00"), Decimal("501.00"), "L158")
-    assert "500,00 €" in f.message and "501,00 €" in f.message and "-1,00 €" in f.message
+    assert "500,00\u00a0€" in f.message and "501,00\u00a0€" in f.message and "\u22121,00\u00a0€" in f.message
     assert f.message.startswith("Opération 1.2")
 
 
@@ -283,7 +285,7 @@ def test_valorisation_line_with_an_amount(book: RuleBook) -> None:
         Decimal("100"),
         Decimal("0"),
     )
-    assert "100,00 €" in f.message
+    assert "100,00\u00a0€" in f.message
 
 
 def test_budget_over_available(book: RuleBook) -> None:
@@ -297,7 +299,7 @@ def test_budget_over_available(book: RuleBook) -> None:
         ("erreur", "proposition_depasse_disponible", "budget_line:B1"),
     ]
     assert (findings[0].found, findings[0].expected) == (Decimal("500.00"), Decimal("400.00"))
-    assert "dépassement de 100,00 €" in findings[0].message
+    assert "dépassement de 100,00\u00a0€" in findings[0].message
 
 
 def test_budget_over_available_without_stated_proposal(book: RuleBook) -> None:
@@ -496,10 +498,10 @@ def test_findings_serialise_to_json(book: RuleBook) -> None:
 
 
 def test_french_numbers() -> None:
-    assert eur(Decimal("59220")) == "59 220,00 €"
-    assert eur(Decimal("-20")) == "-20,00 €"
+    assert eur(Decimal("59220")) == "59\u00a0220,00\u00a0€"
+    assert eur(Decimal("-20")) == "\u221220,00\u00a0€"
     assert num(Decimal("145.600000")) == "145,6"
-    assert num(2706) == "2 706"
+    assert num(2706) == "2\u00a0706"
 
 
 # --------------------------------------------------------------------------- the shipped registry

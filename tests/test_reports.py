@@ -33,7 +33,9 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from engine.load.rules import load_rules
-from engine.present.page import fr_eur, fr_pct, write_html
+from engine.model.format import eur as fr_eur
+from engine.model.format import percent
+from engine.present.page import write_html
 from engine.present.workbook import MONEY_FIELDS, params_table, write_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,6 +223,7 @@ def make_comparison() -> dict[str, Any]:
                 "variant_earned_eur": "67511.20",
                 "delta_eur": "796.70",
                 "available_eur": "915067.73",
+                "remaining_eur": "847556.53",
             },
             {
                 "budget_line": "C01-444H02",
@@ -228,6 +231,7 @@ def make_comparison() -> dict[str, Any]:
                 "variant_earned_eur": "1111111.11",
                 "delta_eur": "0.00",
                 "available_eur": "620612.11",
+                "remaining_eur": "-490499.00",
             },
         ],
     }
@@ -425,8 +429,8 @@ def cents(value: Any) -> Decimal:
 
 
 def french(amount: str) -> str:
-    """Independent French formatting of a money string: `-1234567.89` → `-1 234 567,89 €`."""
-    sign, digits = ("-", amount[1:]) if amount.startswith("-") else ("", amount)
+    """Independent French formatting of a money string: `-1234567.89` → `−1 234 567,89 €` (U+2212)."""
+    sign, digits = ("\u2212", amount[1:]) if amount.startswith("-") else ("", amount)
     whole, frac = digits.split(".")
     groups = []
     while whole:
@@ -453,15 +457,9 @@ def workbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_workbook_sheets(workbook: Path) -> None:
     wb = openpyxl.load_workbook(workbook, data_only=True)
-    assert wb.sheetnames == [
-        "Synthèse",
-        "Dispositif equilibre",
-        "Dispositif accueil",
-        "Comparaison",
-        "Lignes écartées",
-        "Paramètres",
-        "Exécution",
-    ]
+    # a what-if workbook opens on the comparison, then the variant's report, then the baseline's
+    report = ["Synthèse", "equilibre", "accueil", "Lignes écartées", "Paramètres", "Exécution"]
+    assert wb.sheetnames == ["Comparaison", *(f"Var. {n}" for n in report), *(f"Réf. {n}" for n in report)]
     for ws in wb.worksheets:
         assert ws.freeze_panes in ("A2", "B2"), ws.title
         assert ws.auto_filter.ref, ws.title
@@ -483,7 +481,7 @@ def _table(ws: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
 
 def test_synthese_rows_and_totals_reconcile_to_the_cent(workbook: Path) -> None:
     results = make_results()
-    ws = openpyxl.load_workbook(workbook, data_only=True)["Synthèse"]
+    ws = openpyxl.load_workbook(workbook, data_only=True)["Réf. Synthèse"]
     headers, rows = _table(ws)
     for h in (
         "Convention",
@@ -501,7 +499,7 @@ def test_synthese_rows_and_totals_reconcile_to_the_cent(workbook: Path) -> None:
         "Signalements",
     ):
         assert h in headers
-    assert "Respect des 15 jours pour le 1er rendez-vous" in headers  # label from the params
+    assert "Statut" in headers
     col = {
         name: headers.index(label)
         for name, label in zip(
@@ -537,7 +535,7 @@ def test_synthese_rows_and_totals_reconcile_to_the_cent(workbook: Path) -> None:
 
 
 def test_synthese_formats(workbook: Path) -> None:
-    ws = openpyxl.load_workbook(workbook)["Synthèse"]
+    ws = openpyxl.load_workbook(workbook)["Réf. Synthèse"]
     headers = [c.value for c in ws[1]]
     earned = ws.cell(row=2, column=headers.index("Acquis") + 1)
     assert "€" in earned.number_format and "0.00" in earned.number_format
@@ -553,7 +551,7 @@ def test_synthese_formats(workbook: Path) -> None:
 
 
 def test_dispositif_sheet_has_every_indicator(workbook: Path) -> None:
-    ws = openpyxl.load_workbook(workbook, data_only=True)["Dispositif equilibre"]
+    ws = openpyxl.load_workbook(workbook, data_only=True)["Réf. equilibre"]
     headers, rows = _table(ws)
     assert headers[:4] == ["Convention", "Structure", "Territoire", "Indicateur"]
     for h in (
@@ -586,7 +584,7 @@ def test_comparison_sheet(workbook: Path) -> None:
     total = next(r for r in rows if r[0] == "Total")
     assert cents(total[delta]) == Decimal("796.70")
     line = next(r for r in rows if r[0] == "C02-446A05")
-    assert cents(line[7]) == Decimal("915067.73") and cents(line[8]) == Decimal("914271.03")
+    assert cents(line[7]) == Decimal("915067.73") and cents(line[8]) == Decimal("847556.53")
     gainers = {r[0]: r[7] for r in rows if r[0] in ("ALPHA", "BETA", "GAMMA")}
     assert gainers == {"ALPHA": "gagne", "BETA": "perd", "GAMMA": "inchangé"}
     assert any(r[0] == "equilibre.first_appointment_max_days" for r in rows)
@@ -594,7 +592,7 @@ def test_comparison_sheet(workbook: Path) -> None:
 
 def test_rejected_params_and_run_sheets(workbook: Path) -> None:
     wb = openpyxl.load_workbook(workbook, data_only=True)
-    headers, rows = _table(wb["Lignes écartées"])
+    headers, rows = _table(wb["Réf. Lignes écartées"])
     assert headers == ["Table", "Fichier", "Ligne", "Colonne", "Valeur", "Motif"]
     assert rows[0] == (
         "episodes",
@@ -605,11 +603,11 @@ def test_rejected_params_and_run_sheets(workbook: Path) -> None:
         "date invalide « 2025-02-30 »",
     )
     assert rows[1][4] == '=HYPERLINK("x")'  # kept as text, never turned into a formula
-    headers, rows = _table(wb["Paramètres"])
+    headers, rows = _table(wb["Réf. Paramètres"])
     assert headers[:5] == ["Chemin", "Nature", "Dispositif", "Description", "Valeur en vigueur"]
     assert "Citation" in headers and "Interprétation" in headers
     assert any(r[0] == "equilibre.first_appointment_max_days" and r[4] == "15" for r in rows)
-    headers, rows = _table(wb["Exécution"])
+    headers, rows = _table(wb["Réf. Exécution"])
     values = {(r[0], r[1]): r[2] for r in rows}
     assert values[("Calcul", "Date d'évaluation")].date() == date(2025, 6, 30)
     assert values[("Calcul", "Empreinte des règles (SHA-256)")] == "ab" * 32
@@ -721,9 +719,9 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_french_formatting() -> None:
     assert fr_eur("1234567.89") == f"1{NBSP}234{NBSP}567,89{NBSP}€"
-    assert fr_eur("-5000.00") == f"-5{NBSP}000,00{NBSP}€"
+    assert fr_eur("-5000.00") == f"\u22125{NBSP}000,00{NBSP}€"
     assert fr_eur("0.00") == f"0,00{NBSP}€"
-    assert fr_pct(0.9375) == f"93,8{NBSP}%"
+    assert percent(0.9375, 1) == f"93,8{NBSP}%"
     assert french("-1234567.89") == fr_eur("-1234567.89")
 
 
@@ -890,3 +888,30 @@ def test_reports_of_the_sample_run_reconcile(tmp_path: Path) -> None:
         assert french(str(expected[name])) in page
     for c in results["conventions"]:
         assert c["convention_id"] in page and french(c["earned_eur"]) in page
+
+
+# --------------------------------------------------------------------------- what-if order, status
+
+
+def test_whatif_page_opens_on_the_comparison(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    comparison = text.index('id="variante"')
+    variant = text.index('id="rapport-variante"')
+    baseline = text.index('id="rapport-reference"')
+    assert comparison < variant < text.index('id="v-chiffres"') < baseline < text.index('id="r-chiffres"')
+    assert "Reste de l&#x27;enveloppe = disponible de la ligne budgétaire − acquis de la variante." in text
+    assert f"847{NBSP}556,53{NBSP}€" in text  # remaining_eur of comparison.json, not recomputed
+    assert "Conventions : 1 gagnent, 1 perdent, 1 inchangées ; structures" in text
+
+
+def test_every_whatif_sheet_says_which_run_it_shows(workbook: Path) -> None:
+    wb = openpyxl.load_workbook(workbook)
+    for ws in wb.worksheets:
+        footer = ws.oddFooter.left.text or ""
+        if ws.title == "Comparaison":
+            assert footer.startswith("Comparaison : Variante"), footer
+        elif ws.title.startswith("Var. "):
+            assert footer.startswith("Variante") and "rapport complet" in footer, footer
+        else:
+            assert ws.title.startswith("Réf. ") and footer.startswith("Référence"), (ws.title, footer)
+        assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == "$1:$1"

@@ -152,10 +152,12 @@ def test_whatif_equals_a_rules_tree_edited_on_disk(data: Path, tmp_path: Path) -
     assert totals_check(comparison)
 
     console = flat(result.output)
-    assert "EQ-TEST Structure test 6 562,50 € 5 000,00 € -1 562,50 €" in console
-    assert "C02-TEST 26 562,50 € 20 000,00 € -6 562,50 € 50 000,00 € 30 000,00 €" in console
-    assert "Structures qui gagnent : 0 ; qui perdent : 2 ; inchangées : 2" in console
-    assert "Écart total : -6 562,50 €" in console
+    assert "EQ-TEST Structure test 6 562,50 € 5 000,00 € −1 562,50 €" in console
+    assert "C02-TEST 26 562,50 € 20 000,00 € −6 562,50 € 50 000,00 € 30 000,00 €" in console
+    assert ("Conventions : 0 gagnent, 2 perdent, 2 inchangées ; structures (somme de leurs"
+            " conventions) : 0 gagnent, 2 perdent, 2 inchangées") in console
+    assert "Reste de l'enveloppe = disponible de la ligne budgétaire − acquis de la variante." in console
+    assert "Écart total : −6 562,50 €" in console
 
 
 def _date(text: str) -> Any:
@@ -246,7 +248,7 @@ def test_an_edit_without_effect_is_reported(data: Path, tmp_path: Path) -> None:
         NO_EFFECT,
     )
     assert f"equilibre.portfolio_max_per_etp = 80 — {NO_EFFECT}" in result.output
-    assert "effet seul : -6 562,50 € sur 2 convention(s)" in result.output
+    assert "effet seul : −6 562,50 € sur 2 convention(s)" in flat(result.output)
 
 
 def test_a_variant_without_any_effect_says_so(data: Path, tmp_path: Path) -> None:
@@ -476,11 +478,47 @@ def test_rules_grouped_by_dispositif() -> None:
         assert f"{label} ({dispositif})" in out
     assert "Règles de décision" in out
     line = next(x for x in out.splitlines() if "equilibre.first_appointment_max_days" in x)
-    assert "15" in line and "2024-12-09" in line and "jours calendaires" in line and "L462" in line
+    assert "15" in line and "09/12/2024" in line and "L462" in line
     # parameters appear under their own dispositif's table
     accueil = out.index(f"{book.labels['accueil']} (accueil)")
     equilibre = out.index(f"{book.labels['equilibre']} (equilibre)")
     assert accueil < out.index("accueil.positioning_max_days") < equilibre
+    # the stage in French, never the code
+    assert "notation" in out and "paiement" in out
+    assert not re.search(r"│ (scoring|payment) ", out)
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_rules_table_never_cuts_a_path(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every parameter's full path is on one line of the table, whatever the width."""
+    monkeypatch.setattr(cli, "console", Console(width=width, force_terminal=False))
+    result = runner.invoke(cli.app, ["rules"])
+    assert result.exit_code == 0, result.output
+    book = load_rules()
+    lines = result.output.splitlines()
+    for path in book.params:
+        assert any(re.search(rf"(^|\s){re.escape(path)}(\s|$)", x) for x in lines), path
+
+
+def test_rules_csv_and_json_give_full_paths() -> None:
+    import csv
+    import io
+
+    result = invoke("rules", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    found = [x for x in result.output.splitlines() if "first_appointment_max_days" in x]
+    assert found and found[0].startswith("equilibre.first_appointment_max_days,")
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert {r["path"] for r in rows} == set(load_rules().params)
+    row = next(r for r in rows if r["path"] == "equilibre.first_appointment_max_days")
+    assert row["value"] == "15" and row["unit"] == "jours calendaires" and row["ref"] == "L462"
+    assert row["description"].startswith("Délai maximal")
+    data = json.loads(invoke("rules", "--format", "json").output)
+    assert {p["path"] for p in data["parameters"]} == set(load_rules().params)
+    stages = {d["stage_fr"] for d in data["decisions"]}
+    assert stages <= {"notation", "paiement"} and stages
+    bad = invoke("rules", "--format", "xml")
+    assert bad.exit_code == 2 and "format « xml » inconnu" in flat(bad.output + (bad.stderr or ""))
 
 
 def test_rules_history_and_date(tmp_path: Path) -> None:
@@ -499,20 +537,19 @@ def test_rules_history_and_date(tmp_path: Path) -> None:
     )
     for at, value, since in (
         ("2025-03-01", "15", "2024-12-09"),
-        ("2025-08-01", "10", "2025-07-01"),
+        ("01/08/2025", "10", "2025-07-01"),
     ):
-        result = invoke("rules", "--rules", rules, "--at", at)
+        result = invoke("rules", "--rules", rules, "--at", at, "--format", "json")
         assert result.exit_code == 0, result.output
-        lines = result.output.splitlines()
-        i = next(n for n, x in enumerate(lines) if "equilibre.first_appointment_max_days" in x)
-        cells = [c.strip() for c in lines[i].split("│")]
-        assert cells[2:4] == [value, since]
-        assert "2024-12-09 → 15" in lines[i] and "2025-07-01 → 10" in lines[i + 1]
+        row = next(p for p in json.loads(result.output)["parameters"]
+                   if p["path"] == "equilibre.first_appointment_max_days")
+        assert (row["value"], row["since"]) == (value, since)
+        assert row["history"] == "2024-12-09 → 15 ; 2025-07-01 → 10"
     before = invoke("rules", "--at", "2024-01-01")
     line = next(
         x for x in before.output.splitlines() if "equilibre.first_appointment_max_days" in x
     )
-    assert "—" in line and "(à partir du 2024-12-09)" in line
+    assert "—" in line and "(pas encore en vigueur)" in line
 
 
 def test_rules_on_a_broken_tree_lists_every_problem(tmp_path: Path) -> None:

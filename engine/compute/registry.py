@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from engine.model import format as fr
 from engine.model.contract import DECIMAL
 from engine.model.errors import RulesError
 from engine.model.money import CENT
@@ -94,34 +95,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-# --------------------------------------------------------------------------- French numbers
-
-
-def _group(digits: str) -> str:
-    sign = "-" if digits.startswith("-") else ""
-    digits = digits.lstrip("-")
-    parts: list[str] = []
-    while len(digits) > 3:
-        parts.insert(0, digits[-3:])
-        digits = digits[:-3]
-    parts.insert(0, digits)
-    return sign + " ".join(parts)
-
-
-def eur(value: Decimal | int) -> str:
-    """`59 220,00 €`."""
-    text = f"{Decimal(value):.2f}"
-    whole, cents = text.split(".")
-    return f"{_group(whole)},{cents} €"
-
-
-def num(value: Decimal | int | float) -> str:
-    """`2 706`, `145,6`, `2,08` (no trailing zeros)."""
-    d = Decimal(str(value))
-    if d == d.to_integral():
-        return _group(str(d.quantize(Decimal(1))))
-    whole, frac = f"{d.normalize():f}".split(".")
-    return f"{_group(whole)},{frac}"
+# --------------------------------------------------------------------------- numbers
 
 
 def _dec(value: Any) -> Decimal:
@@ -345,8 +319,8 @@ def _capacity(
                 level,
                 code,
                 r["convention_id"],
-                f"{_who(r)} : {num(r[column])} {noun} pour {num(r['etp'])} ETP, {side} "
-                f"{num(per)} {rule_text} × {num(r['etp'])} ETP = {num(bound_v)} {noun}"
+                f"{_who(r)} : {fr.number(r[column])} {noun} pour {fr.number(r['etp'])} ETP, {side} "
+                f"{fr.number(per)} {rule_text} × {fr.number(r['etp'])} ETP = {fr.number(bound_v)} {noun}"
                 + (f" (règle {ref})" if ref else "")
                 + f"{extra}.",
                 r[column],
@@ -454,8 +428,8 @@ def check_funding(ctx: _Context) -> None:
         ERROR,
         "valorisation_avec_montant",
         lambda r: (
-            f"ligne de valorisation (« - € ») avec un montant de {eur(r['amount_eur'])}, "
-            f"attendu {eur(0)}."
+            f"ligne de valorisation (« - € ») avec un montant de {fr.eur(r['amount_eur'])}, "
+            f"attendu {fr.eur(0)}."
         ),
         "amount_eur",
         zero,
@@ -465,7 +439,7 @@ def check_funding(ctx: _Context) -> None:
         valo & (pl.col("paid_eur") > 0),
         ERROR,
         "valorisation_avec_versement",
-        lambda r: f"ligne de valorisation avec {eur(r['paid_eur'])} déjà versés, attendu {eur(0)}.",
+        lambda r: f"ligne de valorisation avec {fr.eur(r['paid_eur'])} déjà versés, attendu {fr.eur(0)}.",
         "paid_eur",
         zero,
     )
@@ -475,7 +449,7 @@ def check_funding(ctx: _Context) -> None:
         ERROR,
         "financement_sans_montant",
         lambda r: (
-            f"ligne de financement avec un montant de {eur(r['amount_eur'])}, attendu "
+            f"ligne de financement avec un montant de {fr.eur(r['amount_eur'])}, attendu "
             "un montant positif."
         ),
         "amount_eur",
@@ -487,7 +461,7 @@ def check_funding(ctx: _Context) -> None:
         ERROR,
         "verse_superieur_au_montant",
         lambda r: (
-            f"{eur(r['paid_eur'])} déjà versés pour un montant retenu de {eur(r['amount_eur'])}."
+            f"{fr.eur(r['paid_eur'])} déjà versés pour un montant retenu de {fr.eur(r['amount_eur'])}."
         ),
         "paid_eur",
         lambda r: r["amount_eur"],
@@ -566,7 +540,7 @@ def check_budget_line_known(ctx: _Context) -> None:
         pl.col("budget_line").is_null() & (pl.col("funding") == "financement"),
         WARNING,
         "sans_ligne_budgetaire",
-        lambda r: f"ligne de financement de {eur(r['amount_eur'])} sans ligne budgétaire.",
+        lambda r: f"ligne de financement de {fr.eur(r['amount_eur'])} sans ligne budgétaire.",
         "budget_line",
         None,
     )
@@ -614,23 +588,23 @@ def _sums(lines: pl.DataFrame) -> pl.DataFrame:
 
 # measure -> (stated column, sum column, level, code, formatter)
 MEASURES: tuple[tuple[str, str, Level, str, Callable[[Any], str]], ...] = (
-    ("amount_eur", "s_amount_eur", ERROR, "total_montant", eur),
-    ("places", "s_places", ERROR, "total_places", lambda v: f"{num(v)} places"),
-    ("diagnostics", "s_diagnostics", ERROR, "total_diagnostics", lambda v: f"{num(v)} diagnostics"),
+    ("amount_eur", "s_amount_eur", ERROR, "total_montant", fr.eur),
+    ("places", "s_places", ERROR, "total_places", lambda v: f"{fr.number(v)} places"),
+    ("diagnostics", "s_diagnostics", ERROR, "total_diagnostics", lambda v: f"{fr.number(v)} diagnostics"),
     (
         "participants",
         "s_participants",
         ERROR,
         "total_participants",
-        lambda v: f"{num(v)} participants",
+        lambda v: f"{fr.number(v)} participants",
     ),
-    ("structures", "s_structures", WARNING, "nombre_structures", lambda v: f"{num(v)} structures"),
+    ("structures", "s_structures", WARNING, "nombre_structures", lambda v: f"{fr.number(v)} structures"),
     (
         "operations",
         "s_operations",
         WARNING,
         "nombre_dispositifs",
-        lambda v: f"{num(v)} dispositifs",
+        lambda v: f"{fr.number(v)} dispositifs",
     ),
 )
 
@@ -675,12 +649,12 @@ def check_stated_totals(ctx: _Context) -> None:
             elif isinstance(found, Decimal) and found == found.to_integral():
                 found = int(found)
             gap = _dec(found) - _dec(expected)
-            gap_text = eur(gap) if stated_col == "amount_eur" else num(gap)
+            gap_text = fr.eur(gap) if stated_col == "amount_eur" else fr.number(gap)
             sign = "+" if gap > 0 else ""
             how = ""
             if stated_col == "structures":
                 how = (
-                    f" (noms de structure distincts ; {num(r['s_pairs'])} couples "
+                    f" (noms de structure distincts ; {fr.number(r['s_pairs'])} couples "
                     "structure-territoire)"
                 )
             elif stated_col == "operations":
@@ -730,8 +704,8 @@ def check_budget(ctx: _Context) -> None:
                 _subject("budget_line", r["budget_line"]),
                 f"Ligne budgétaire {r['budget_line']} : les {r['_n']} ligne(s) du registre "
                 "totalisent "
-                f"{eur(found)}, au-delà du disponible de {eur(expected)} ; dépassement de "
-                f"{eur(found - expected)}.",
+                f"{fr.eur(found)}, au-delà du disponible de {fr.eur(expected)} ; dépassement de "
+                f"{fr.eur(found - expected)}.",
                 found,
                 expected,
                 r["_source"],
@@ -748,8 +722,8 @@ def check_budget(ctx: _Context) -> None:
                 "proposition_depasse_disponible",
                 _subject("budget_line", r["budget_line"]),
                 f"Ligne budgétaire {r['budget_line']} : la proposition annoncée de "
-                f"{eur(found)} dépasse "
-                f"le disponible de {eur(expected)}.",
+                f"{fr.eur(found)} dépasse "
+                f"le disponible de {fr.eur(expected)}.",
                 found,
                 expected,
                 r["_source"],

@@ -56,7 +56,7 @@ DECISION_KEYS = {"stage", "description", "source", "when", "then", "enabled", "e
 FACT_KEYS = {"type", "stage", "description", "dispositifs", "optional"}
 STAGES = ("scoring", "payment")
 FILE_KEYS = {"dispositif", "label", "parameters", "indicators", "decisions", "description", "labels",
-             "facts", "payments"}
+             "facts", "payments", "codes"}
 INDEX_KEYS = {"title", "documents", "folders"}
 
 
@@ -284,6 +284,7 @@ def load_rules(root: Path | str | None = None) -> RuleBook:
     labels: dict[str, str] = {}
     flag_labels: dict[str, str] = {}
     label_lines: dict[str, tuple[str, int]] = {}
+    code_labels: dict[str, dict[str, str]] = {}
     for file in files:
         if file == index:
             continue
@@ -324,10 +325,12 @@ def load_rules(root: Path | str | None = None) -> RuleBook:
                         c.add(rel, _line(data["labels"], str(code)), f"labels.{code}", "libellé en texte attendu")
                     flag_labels[str(code)] = str(text)
                     label_lines[str(code)] = (rel, _line(data["labels"], str(code)))
+        if "codes" in data:
+            _load_codes(c, rel, data["codes"], code_labels)
     book = RuleBook(
         root=root, params=params, indicators=indicators, decisions=tuple(decisions),
         decision_lines=decision_lines, documents=documents, folders=folders, labels=labels,
-        sha256=digest.hexdigest(), flag_labels=flag_labels, facts=facts,
+        sha256=digest.hexdigest(), flag_labels=flag_labels, facts=facts, code_labels=code_labels,
     )
     c.problems.extend(check_consistency(book))
     _check_decisions(c, decisions, decision_lines, decision_specs, facts, set(indicators))
@@ -341,6 +344,22 @@ def load_rules(root: Path | str | None = None) -> RuleBook:
     if c.problems:
         raise RulesError(c.problems)
     return book
+
+
+def _load_codes(c: _Collector, rel: str, data: Any, out: dict[str, dict[str, str]]) -> None:
+    """`codes:` — kind → code → French label (labels.yaml)."""
+    if not isinstance(data, Mapping):
+        c.add(rel, 0, "codes", "table nature: {code: libellé} attendue")
+        return
+    for kind, table in data.items():
+        if not isinstance(table, Mapping):
+            c.add(rel, _line(data, str(kind)), f"codes.{kind}", "table code: libellé attendue")
+            continue
+        for code, text in table.items():
+            if not isinstance(text, str) or not text.strip():
+                c.add(rel, _line(table, str(code)), f"codes.{kind}.{code}", "libellé en texte attendu")
+                continue
+            out.setdefault(str(kind), {})[str(code)] = text
 
 
 def _rel(root: Path, file: Path) -> str:

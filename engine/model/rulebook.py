@@ -100,6 +100,11 @@ class RuleBook:
     edits: tuple[Edit, ...] = ()
     #: The declared decision facts (`facts:` of rules/decisions.yaml), by name.
     facts: Mapping[str, FactDef] = field(default_factory=dict)
+    code_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def code_label(self, kind: str, code: object) -> str:
+        """The French label of `code` of `kind` (labels.yaml `codes:`), else the code itself."""
+        return self.code_labels.get(kind, {}).get(str(code), str(code))
 
     def dispositifs(self) -> list[str]:
         """Dispositifs that have indicators in the rules."""

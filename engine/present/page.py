@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,23 +23,30 @@ from typing import Any
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from engine.model import format as fr
 from engine.present.workbook import (
-    FUNDING_LABELS,
+    REMAINING_DEFINITION,
+    REMAINING_LABEL,
     budget_line_of,
     budget_line_totals,
     cite,
+    code_label,
     dispositif_label,
     dispositifs,
     eur,
+    gainers_losers,
     index_params,
     indicator_ids,
     indicator_source,
+    run_status,
+    status_of,
+    status_sentence,
     totals,
 )
 
-__all__ = ["fr_eur", "fr_number", "fr_pct", "render_html", "write_html"]
+__all__ = ["render_html", "write_html"]
 
-NBSP = "\u00a0"
+NBSP = fr.SPACE
 PAGE_WIDTH = 1040  # pixels: A4 landscape minus margins, so the screen and the print agree
 COLORS = {
     "amount": "#9DB4CF",
@@ -51,10 +58,11 @@ COLORS = {
     "floor": "#888888",
     "partial": "#E3A33B",
     "none": "#BBBBBB",
+    "reported": "#5B7DB1",
 }
 PLOTLY_CONFIG = {
     "displaylogo": False,
-    "responsive": False,
+    "responsive": True,
     "displayModeBar": False,
     "staticPlot": False,
 }
@@ -78,10 +86,10 @@ section { background:#fff; border:1px solid var(--line); border-radius:6px; padd
 h2 { font-size:17px; margin:0 0 10px; color:var(--accent); }
 h3 { font-size:15px; margin:16px 0 8px; }
 h4 { font-size:13px; margin:0 0 4px; }
-.cards { display:grid; grid-template-columns: repeat(4, 1fr); gap:10px; }
+.cards { display:grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap:10px; }
 .card { border:1px solid var(--line); border-radius:6px; padding:10px 12px; background:#fbfcfe; }
 .card .label { color:var(--muted); font-size:12px; }
-.card .value { font-size:19px; font-weight:650; white-space:nowrap; }
+.card .value { font-size:19px; font-weight:650; overflow-wrap:anywhere; }
 .card .note { color:var(--muted); font-size:11px; }
 table { border-collapse:collapse; width:100%; font-size:11.5px; }
 .wide { overflow-x:auto; }
@@ -102,8 +110,19 @@ small, .muted { color:var(--muted); }
         font-size:11px; }
 .flag.alert { background:#fdf0dc; }
 .flag.reversement { background:#f9dcd8; }
-.indicator { display:grid; grid-template-columns: 320px 650px; gap:12px; padding:10px 0;
-             border-top:1px solid var(--line); }
+.indicator { display:grid; grid-template-columns: minmax(0, 320px) minmax(0, 1fr); gap:12px;
+             padding:10px 0; border-top:1px solid var(--line); }
+.chart, .chart > div, .js-plotly-plot { max-width:100%; min-width:0; }
+section, main, .wide { min-width:0; max-width:100%; }
+.badge.mixed { background:#F2D7A6; color:#1d2733; }
+h2.run { font-size:20px; border-bottom:2px solid var(--accent); padding-bottom:4px; margin-top:28px; }
+@media (max-width: 900px) {
+  .indicator { grid-template-columns: minmax(0, 1fr); }
+  header.page h1 { font-size:18px; }
+  section { padding:10px 10px; }
+  main { padding:8px 6px 30px; }
+  table { display:block; overflow-x:auto; max-width:100%; }
+}
 blockquote { margin:6px 0; padding:4px 8px; border-left:3px solid var(--accent); background:#f7f9fc;
              font-style:italic; }
 .cite { font-size:12px; }
@@ -118,7 +137,11 @@ footer { color:var(--muted); font-size:11px; text-align:center; margin-top:20px;
   nav, .modebar-container { display:none !important; }
   section { border:none; padding:4px 0; margin:6px 0; break-inside:auto; }
   h2 { break-after:avoid; }
-  .indicator, .card, tr, figure { break-inside:avoid; }
+  .indicator, .card, tr, figure, .costblock { break-inside:avoid; }
+  .wide { overflow:visible; }
+  table { font-size:8.5px; }
+  th, td { padding:2px 3px; }
+  tfoot { display:table-row-group; }
   thead { display:table-header-group; }
   header.page { border-radius:0; }
 }
@@ -128,43 +151,13 @@ footer { color:var(--muted); font-size:11px; text-align:center; margin-top:20px;
 # --------------------------------------------------------------------------- French numbers
 
 
-def _group(digits: str) -> str:
-    head = len(digits) % 3 or 3
-    parts = [digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)]
-    return NBSP.join(parts)
+def _money(value: Any) -> str:
+    """Money of the contract (a string with two decimals, None is 0) in French."""
+    return fr.eur(eur(value))
 
 
-def fr_number(value: Decimal | float | int | None, digits: int = 2) -> str:
-    """Format a number the French way: `1 234,56` (no-break spaces); `—` when None."""
-    if value is None:
-        return "—"
-    quantum = Decimal(1).scaleb(-digits)
-    number = (value if isinstance(value, Decimal) else Decimal(repr(float(value)))).quantize(
-        quantum, rounding=ROUND_HALF_UP  # the money's rounding
-    )
-    sign = "-" if number < 0 else ""  # a rounded zero compares equal to 0: never « -0,00 »
-    whole, _, frac = f"{abs(number):f}".partition(".")
-    return f"{sign}{_group(whole)}" + (f",{frac}" if digits > 0 else "")
-
-
-def fr_eur(value: Decimal | str | None) -> str:
-    """Format money the French way: `1 234,56 €`."""
-    return f"{fr_number(eur(value))}{NBSP}€"
-
-
-def fr_pct(value: float | None, digits: int = 1) -> str:
-    """Format a ratio in [0, 1] as a French percentage: `93,8 %`; `—` when None."""
-    if value is None:
-        return "—"
-    return f"{fr_number(Decimal(repr(float(value))) * 100, digits)}{NBSP}%"
-
-
-def fr_date(text: Any) -> str:
-    """Format an ISO date as `30/06/2025` (the text as it is when it is not a date)."""
-    try:
-        return date.fromisoformat(str(text)).strftime("%d/%m/%Y")
-    except ValueError:
-        return str(text or "")
+def _pct(value: Any, places: int = 1) -> str:
+    return fr.percent(value, places, fixed=True)
 
 
 def _e(value: Any) -> str:
@@ -227,17 +220,18 @@ def _template() -> dict[str, Any]:
 def _figure_html(fig: _Figure, width: int, height: int) -> str:
     figure = fig.to_plotly_json()
     figure["layout"].update(
-        width=width,
+        autosize=True,
         height=height,
         template=_template(),
         separators=f",{NBSP}",
         margin={"l": 80, "r": 20, "t": 40, "b": 110},
         font={"family": "system-ui, Arial, sans-serif", "size": 11},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        uniformtext={"minsize": 9, "mode": "hide"},  # a label too small for its bar is hidden
     )
     return pio.to_html(
         figure, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, validate=False,
-        div_id=_chart_id(figure),
+        div_id=_chart_id(figure), default_width="100%", default_height=f"{height}px",
     )
 
 
@@ -248,7 +242,12 @@ def _chart_id(figure: dict[str, Any]) -> str:
     data, so their ids differ too.
     """
     digest = hashlib.sha256(json.dumps(figure, sort_keys=True, default=str).encode()).hexdigest()
-    return f"graphique-{digest[:16]}"
+    return f"graphique-{_CHART_SCOPE[0]}{digest[:16]}"
+
+
+# The report the charts being drawn belong to: a what-if page holds the variant's and the
+# baseline's, whose unchanged charts are alike (set by `_report_sections`).
+_CHART_SCOPE = [""]
 
 
 def _label(c: Mapping[str, Any]) -> str:
@@ -275,36 +274,46 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
         targets.append(target)
         floors.append(floor)
         if score is None:
-            colors.append(COLORS["none"])
+            colors.append(COLORS["reported"] if ind.get("evaluable") else COLORS["none"])
         elif score >= 1:
             colors.append(COLORS["gain"])
         elif score <= 0:
             colors.append(COLORS["loss"])
         else:
             colors.append(COLORS["partial"])
-        shown = fr_pct(value) if rate else fr_number(value)
+        shown = _pct(value) if rate else fr.number(value, 2)
         detail = (
             f"{ind.get('numerator')}/{ind.get('denominator')}"
             if rate
-            else f"cible {fr_number(target)}"
+            else f"cible {fr.number(target, 2)}"
         )
-        state = "non évaluable" if not ind.get("evaluable") else f"note {fr_pct(score, 0)}"
+        state = "non évaluable" if not ind.get("evaluable") else f"note {_pct(score, 0)}"
         hover.append(
             f"{_e(c.get('structure'))} — {_e(c.get('territory'))}<br>{shown} ({detail}) · {state}"
         )
     fig = _Figure()
+    meaning = (("gain", "cible atteinte"), ("partial", "entre plancher et cible"),
+               ("loss", "au plancher ou en dessous"), ("reported", "évaluable, non noté"),
+               ("none", "non évaluable"))
+    for key, text in meaning:  # one legend entry per colour present, in its colour
+        if COLORS[key] in colors:
+            fig.add_bar(x=[x[0]], y=[None], marker_color=COLORS[key], name=text, hoverinfo="skip",
+                        legendgroup=key)
     fig.add_bar(
         x=x,
         y=y,
         marker_color=colors,
+        showlegend=False,
         name="valeur",
         hovertext=hover,
         hoverinfo="text",
         text=[
-            "" if v is None or len(x) > 12 else fr_pct(v) if rate else fr_number(v, 1) for v in y
+            "" if v is None or len(x) > 12 else _pct(v) if rate else fr.number(v, 1, fixed=True) for v in y
         ],
-        textposition="outside",
-        cliponaxis=False,
+        textposition="inside",
+        insidetextanchor="start",
+        textangle=0,
+        textfont={"size": 11, "color": "#ffffff"},
     )
     mark = max(8, min(34, 420 // max(len(x), 1)))  # the width of a bar, roughly
     missing = [xi for xi, v in zip(x, y, strict=True) if v is None]
@@ -353,12 +362,16 @@ def _indicator_chart(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
         title_text="valeur" if not rate else None,
     )
     fig.update_xaxes(tickangle=-35)
-    fig.update_layout(showlegend=True, bargap=0.35)
+    fig.update_layout(showlegend=True, bargap=0.35, barmode="overlay")
     return _figure_html(fig, 650, 320)
 
 
 def _money_chart(convs: Sequence[Mapping[str, Any]]) -> str:
-    """Draw grouped bars per convention: amount, earned, already paid."""
+    """Draw grouped bars per convention with money: amount, earned, already paid.
+
+    Valorisation lines (every amount 0 €) are left out of the chart: they are listed below it.
+    """
+    convs = [c for c in convs if any(eur(c.get(k)) for k in ("amount_eur", "earned_eur", "paid_eur"))]
     x = [_label(c) for c in convs]
     fig = _Figure()
     for key, name, color in (
@@ -367,7 +380,7 @@ def _money_chart(convs: Sequence[Mapping[str, Any]]) -> str:
         ("paid_eur", "Déjà versé", COLORS["paid"]),
     ):
         values = [float(eur(c.get(key))) for c in convs]
-        hover = [f"{_e(c.get('structure'))} — {name} : {fr_eur(c.get(key))}" for c in convs]
+        hover = [f"{_e(c.get('structure'))} — {name} : {_money(c.get(key))}" for c in convs]
         fig.add_bar(x=x, y=values, name=name, marker_color=color, hovertext=hover, hoverinfo="text")
     fig.update_yaxes(tickformat=",.0f", ticksuffix=f"{NBSP}€")
     fig.update_xaxes(tickangle=-35)
@@ -381,8 +394,8 @@ def _delta_chart(rows: Sequence[Mapping[str, Any]], about: Mapping[str, Mapping[
     deltas = [eur(r.get("delta_eur")) for r in rows]
     hover = [
         f"{_e(about.get(str(r.get('convention_id')), {}).get('structure'))} : "
-        f"{fr_eur(r.get('baseline_earned_eur'))} → {fr_eur(r.get('variant_earned_eur'))}"
-        f" ({fr_eur(r.get('delta_eur'))})"
+        f"{_money(r.get('baseline_earned_eur'))} → {_money(r.get('variant_earned_eur'))}"
+        f" ({_money(r.get('delta_eur'))})"
         for r in rows
     ]
     fig = _Figure()
@@ -395,9 +408,10 @@ def _delta_chart(rows: Sequence[Mapping[str, Any]], about: Mapping[str, Mapping[
         marker_color=[
             COLORS["gain"] if d > 0 else COLORS["loss"] if d < 0 else COLORS["none"] for d in deltas
         ],
-        text=[fr_eur(d) for d in deltas],
-        textposition="outside",
-        cliponaxis=False,
+        text=[_money(d) if len(x) <= 12 else "" for d in deltas],
+        textposition="inside",
+        textangle=0,
+        textfont={"size": 11, "color": "#ffffff"},
     )
     fig.update_yaxes(tickformat=",.0f", ticksuffix=f"{NBSP}€", zeroline=True, zerolinecolor="#333")
     fig.update_xaxes(tickangle=-35)
@@ -445,36 +459,36 @@ def _headline(results: Mapping[str, Any], comparison: Mapping[str, Any] | None) 
     items = [
         (
             "Conventions évaluées",
-            fr_number(len(convs), 0),
+            fr.integer(len(convs)),
             f"{len(dispositifs(results))} dispositif(s)",
         ),
-        ("Montant conventionné", fr_eur(sums["amount_eur"]), "somme des conventions"),
+        ("Montant conventionné", _money(sums["amount_eur"]), "somme des conventions"),
         (
             "Acquis",
-            fr_eur(sums["earned_eur"]),
-            f"{fr_pct(float(sums['earned_eur'] / sums['amount_eur']))} du montant"
+            _money(sums["earned_eur"]),
+            f"{_pct(float(sums['earned_eur'] / sums['amount_eur']))} du montant"
             if sums["amount_eur"]
             else "",
         ),
-        ("Déjà versé", fr_eur(sums["paid_eur"]), "avances et acomptes"),
-        ("Solde", fr_eur(sums["solde_eur"]), "acquis − déjà versé"),
+        ("Déjà versé", _money(sums["paid_eur"]), "avances et acomptes"),
+        ("Solde", _money(sums["solde_eur"]), "acquis − déjà versé"),
         (
             "À reverser",
-            fr_eur(sum(negatives, Decimal(0))),
+            _money(sum(negatives, Decimal(0))),
             f"{len(negatives)} convention(s) en solde négatif",
         ),
-        ("Lignes écartées", fr_number(rejected, 0), f"sur {fr_number(read, 0)} lignes lues"),
+        ("Lignes écartées", fr.integer(rejected), f"sur {fr.integer(read)} lignes lues"),
     ]
     if comparison is not None:
         delta = sum(
             (eur(r.get("delta_eur")) for r in comparison.get("conventions", [])), Decimal(0)
         )
-        items.append(("Écart de la variante", fr_eur(delta), "variante − référence (acquis)"))
+        items.append(("Écart de la variante", _money(delta), "variante − référence (acquis)"))
     else:
         items.append(
             (
                 "Paramètres modifiés",
-                fr_number(len(results.get("run", {}).get("overrides") or {}), 0),
+                fr.integer(len(results.get("run", {}).get("overrides") or {})),
                 "par rapport aux règles publiées",
             )
         )
@@ -483,18 +497,19 @@ def _headline(results: Mapping[str, Any], comparison: Mapping[str, Any] | None) 
 
 def _money_cells(values: Mapping[str, Decimal]) -> str:
     return "".join(
-        f'<td class="m{" solde" if k == "solde_eur" else ""}">{_e(fr_eur(values[k]))}</td>'
+        f'<td class="m{" solde" if k == "solde_eur" else ""}">{_e(_money(values[k]))}</td>'
         for k in ("amount_eur", "earned_eur", "paid_eur", "solde_eur")
     )
 
 
-def _conventions_table(results: Mapping[str, Any]) -> str:
+def _conventions_table(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> str:
     head = (
         "Convention",
         "Structure",
         "Territoire",
         "Dispositif",
         "Ligne",
+        "Statut",
         "Score quanti.",
         "Score quali.",
         "Montant",
@@ -508,25 +523,26 @@ def _conventions_table(results: Mapping[str, Any]) -> str:
     for c in results.get("conventions", []):
         money = {k: eur(c.get(k)) for k in ("amount_eur", "earned_eur", "paid_eur", "solde_eur")}
         neg = " neg" if money["solde_eur"] < 0 else ""
-        funding = FUNDING_LABELS.get(str(c.get("funding")), c.get("funding"))
+        funding = code_label(params, "funding", c.get("funding"))
         flags = _flags(c)
         rows.append(
             f'<tr class="{"main" if flags else ""}{neg}"><td class="id">'
             f"<strong>{_e(c.get('convention_id'))}</strong></td>"
             f"<td>{_e(c.get('structure'))}</td><td>{_e(c.get('territory'))}</td>"
-            f"<td>{_e(c.get('dispositif'))}<br><small>{_e(funding)}</small></td>"
+            f"<td>{_e(code_label(params, 'dispositifs', c.get('dispositif')))}<br><small>{_e(funding)}</small></td>"
             f'<td class="id">{_e(budget_line_of(c))}</td>'
-            f'<td class="n">{_e(fr_pct(c.get("quantitative_score")))}</td>'
-            f'<td class="n">{_e(fr_pct(c.get("qualitative_score")))}</td>'
+            f'<td>{_e(status_of(c, params))}</td>'
+            f'<td class="n">{_e(_pct(c.get("quantitative_score")))}</td>'
+            f'<td class="n">{_e(_pct(c.get("qualitative_score")))}</td>'
             f"{_money_cells(money)}</tr>"
         )
         if flags:
-            rows.append(f'<tr class="sub{neg}"><td colspan="11">{flags}</td></tr>')
+            rows.append(f'<tr class="sub{neg}"><td colspan="12">{flags}</td></tr>')
     foot = []
     for line, sums in budget_line_totals(results):
-        foot.append(f'<tr><td colspan="7">Total ligne {_e(line)}</td>{_money_cells(sums)}</tr>')
+        foot.append(f'<tr><td colspan="8">Total ligne {_e(line)}</td>{_money_cells(sums)}</tr>')
     foot.append(
-        '<tr><td colspan="7">Total général</td>'
+        '<tr><td colspan="8">Total général</td>'
         f"{_money_cells(totals(results.get('conventions', [])))}"
         "</tr>"
     )
@@ -544,9 +560,13 @@ def _money_section(results: Mapping[str, Any]) -> str:
     convs = results.get("conventions", [])
     if not convs:
         return ""
+    valorisation = [c for c in convs
+                    if not any(eur(c.get(k)) for k in ("amount_eur", "earned_eur", "paid_eur"))]
+    note = (f'<p class="muted">Hors graphique : {len(valorisation)} ligne(s) de valorisation à 0 € ('
+            + ", ".join(_e(c.get("convention_id")) for c in valorisation) + ").</p>") if valorisation else ""
     return (
         '<section id="montants"><h2>Acquis au regard du montant conventionné, par convention</h2>'
-        f'<figure class="chart">{_money_chart(convs)}</figure></section>'
+        f'<figure class="chart">{_money_chart(convs)}</figure>{note}</section>'
     )
 
 
@@ -561,26 +581,28 @@ def _costs_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str,
         share_src = cite(params.get(f"{c.get('dispositif')}.{k.get('share_parameter')}"))
         ineligible = "".join(f"<li>{_e(s)}</li>" for s in k.get("ineligible_staff") or [])
         blocks.append(
-            f"<h3>{_e(c.get('convention_id'))} — {_e(c.get('structure'))}</h3><table><tbody>"
+            f"<div class=\"costblock\"><h3>{_e(c.get('convention_id'))} — {_e(c.get('structure'))}</h3>"
+            "<div class=\"wide\"><table><tbody>"
             "<tr><th>Dépenses de personnel déclarées</th>"
-            f"<td class=\"m\">{fr_eur(k.get('declared_personnel_eur'))}</td>"
+            f"<td class=\"m\">{_money(k.get('declared_personnel_eur'))}</td>"
             f"<td>{_e(k.get('staff_eligible'))} personne(s) éligible(s), "
             f"{_e(k.get('staff_ineligible'))} exclue(s)</td></tr>"
             "<tr><th>Dépenses de personnel éligibles</th>"
-            f"<td class=\"m\">{fr_eur(k.get('eligible_personnel_eur'))}</td>"
+            f"<td class=\"m\">{_money(k.get('eligible_personnel_eur'))}</td>"
             f"<td>taux d'affectation au moins égal au minimum</td></tr>"
-            f"<tr><th>+ forfait autres dépenses ({fr_pct(k.get('flat_rate'), 0)})</th>"
-            f"<td class=\"m\">{fr_eur(k.get('eligible_total_eur'))}</td><td>total éligible</td></tr>"
-            f"<tr><th>× part du Département ({fr_pct(k.get('share'), 0)})</th>"
-            f"<td class=\"m\">{fr_eur(k.get('due_eur'))}</td>"
+            f"<tr><th>+ forfait autres dépenses ({_pct(k.get('flat_rate'), 0)})</th>"
+            f"<td class=\"m\">{_money(k.get('eligible_total_eur'))}</td><td>total éligible</td></tr>"
+            f"<tr><th>× part du Département ({_pct(k.get('share'), 0)})</th>"
+            f"<td class=\"m\">{_money(k.get('due_eur'))}</td>"
             f"<td>{_e(share_src)}</td></tr>"
-            f"<tr><th>Acquis (plafonné au montant {fr_eur(c.get('amount_eur'))})</th>"
-            f"<td class=\"m\">{fr_eur(c.get('earned_eur'))}</td>"
+            f"<tr><th>Acquis (plafonné au montant {_money(c.get('amount_eur'))})</th>"
+            f"<td class=\"m\">{_money(c.get('earned_eur'))}</td>"
             f"<td>{'plafonné' if k.get('capped_at_amount') else 'sous le plafond'}</td></tr>"
-            f"<tr><th>− déjà versé</th><td class=\"m\">{fr_eur(c.get('paid_eur'))}</td><td></td></tr>"
-            f"<tr><th>Solde</th><td class=\"m\">{fr_eur(c.get('solde_eur'))}</td><td></td></tr>"
-            "</tbody></table>"
+            f"<tr><th>− déjà versé</th><td class=\"m\">{_money(c.get('paid_eur'))}</td><td></td></tr>"
+            f"<tr><th>Solde</th><td class=\"m\">{_money(c.get('solde_eur'))}</td><td></td></tr>"
+            "</tbody></table></div>"
             + (f"<p>Personnels exclus :</p><ul>{ineligible}</ul>" if ineligible else "")
+            + "</div>"
         )
     return ('<section id="couts"><h2>Financement sur coûts déclarés</h2>'
             "<p>Montant acquis = min(montant, part × dépenses de personnel éligibles × (1 + forfait)), "
@@ -594,14 +616,14 @@ def _ind_cell(ind: Mapping[str, Any] | None) -> str:
     if not ind.get("evaluable"):
         main = "non évaluable"
     else:
-        main = fr_pct(ind.get("value")) if rate else fr_number(ind.get("value"))
+        main = _pct(ind.get("value")) if rate else fr.number(ind.get("value"), 2)
     detail = (
         f"{ind.get('numerator')}/{ind.get('denominator')}"
         if rate
-        else f"cible {fr_number(ind.get('target'))}"
+        else f"cible {fr.number(ind.get('target'), 2)}"
     )
     if ind.get("score") is not None:
-        detail += f" · note {fr_pct(ind.get('score'), 0)}"
+        detail += f" · note {_pct(ind.get('score'), 0)}"
     return f'<td class="n">{_e(main)}<br><small>{_e(detail)}</small></td>'
 
 
@@ -610,8 +632,7 @@ def _param_lines(src: Mapping[str, Any]) -> str:
     for p in src["parameters"]:
         name = str(p.get("path", "")).rsplit(".", 1)[-1]
         name = {"target": "cible", "floor": "plancher", "weight": "poids"}.get(name, name)
-        value = str(p.get("value") or "")
-        value = value.replace(".", ",") if value.replace(".", "", 1).isdigit() else value
+        value = str(p.get("value_fr") or p.get("value") or "")
         citation = cite(p)
         items.append(
             f"<li>{_e(name)} = {_e(value)} {_e(p.get('unit') or '')}"
@@ -674,7 +695,8 @@ def _dispositif_section(
         f'<p class="muted">Dispositif <code>{_e(dispositif)}</code> ; chaque indicateur '
         "avec le texte dont il vient, sa cible et son plancher. Barres : vert = cible atteinte, "
         "orange = entre plancher et cible, "
-        "rouge = au plancher ou en dessous, gris = non évaluable.</p>"
+        "rouge = au plancher ou en dessous, bleu = évaluable mais non noté (rapporté), "
+        "gris = non évaluable.</p>"
         f'<div class="wide"><table><thead><tr><th>Convention</th>{head}</tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
         f"{''.join(blocks)}</section>"
@@ -689,15 +711,15 @@ def _decisions_section(results: Mapping[str, Any], params: Mapping[str, Mapping[
     if not fired:
         return ""
     rows = "".join(
-        f"<tr><td><code>{_e(rule)}</code></td>"
+        f"<tr><td>{_e(code_label(params, 'decisions', rule))}<br><small><code>{_e(rule)}</code></small></td>"
         f"<td>{_e((params.get(f'decisions.{rule}') or {}).get('description'))}"
         f'</td><td class="n">{n}</td><td>{_e(cite(params.get(f"decisions.{rule}")))}</td></tr>'
         for rule, n in fired.items()
     )
     return (
-        '<section id="decisions"><h2>Règles de décision appliquées</h2><table><thead><tr>'
+        '<section id="decisions"><h2>Règles de décision appliquées</h2><div class="wide"><table><thead><tr>'
         '<th>Règle</th><th>Effet</th><th class="n">Conventions</th><th>Source</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></section>"
+        f"<tbody>{rows}</tbody></table></div></section>"
     )
 
 
@@ -735,11 +757,11 @@ def _comparison_section(
         cls = ' class="neg"' if delta < 0 else ""
         rows.append(
             f"<tr{cls}><td><strong>{_e(cid)}</strong></td><td>{_e(structure)}</td>"
-            f'<td class="m">{_e(fr_eur(r.get("baseline_earned_eur")))}</td>'
-            f'<td class="m">{_e(fr_eur(r.get("variant_earned_eur")))}</td>'
-            f'<td class="m">{_e(fr_eur(delta))}</td>'
-            f'<td class="n">{_e(fr_pct(v.get("qualitative_score")) if v else "—")}</td>'
-            f'<td class="n">{_e(fr_pct(v.get("quantitative_score")) if v else "—")}</td></tr>'
+            f'<td class="m">{_e(_money(r.get("baseline_earned_eur")))}</td>'
+            f'<td class="m">{_e(_money(r.get("variant_earned_eur")))}</td>'
+            f'<td class="m">{_e(_money(delta))}</td>'
+            f'<td class="n">{_e(_pct(v.get("qualitative_score")) if v else "—")}</td>'
+            f'<td class="n">{_e(_pct(v.get("quantitative_score")) if v else "—")}</td></tr>'
         )
     sums = {
         k: sum((eur(r.get(k)) for r in rows_data), Decimal(0))
@@ -747,26 +769,26 @@ def _comparison_section(
     }
     foot = (
         '<tr><td colspan="2">Total</td>'
-        f'<td class="m">{_e(fr_eur(sums["baseline_earned_eur"]))}</td>'
-        f'<td class="m">{_e(fr_eur(sums["variant_earned_eur"]))}</td>'
-        f'<td class="m">{_e(fr_eur(sums["delta_eur"]))}</td><td></td><td></td></tr>'
+        f'<td class="m">{_e(_money(sums["baseline_earned_eur"]))}</td>'
+        f'<td class="m">{_e(_money(sums["variant_earned_eur"]))}</td>'
+        f'<td class="m">{_e(_money(sums["delta_eur"]))}</td><td></td><td></td></tr>'
     )
     lines = []
     for line in comparison.get("by_budget_line", []):
         available = line.get("available_eur")
         delta = eur(line.get("delta_eur"))
         share = (
-            fr_pct(float(delta / eur(available)), 2)
+            _pct(float(delta / eur(available)), 2)
             if available not in (None, "") and eur(available)
             else "—"
         )
-        after = fr_eur(eur(available) - delta) if available not in (None, "") else "—"
+        after = _money(line.get("remaining_eur")) if line.get("remaining_eur") not in (None, "") else "—"
         lines.append(
             f"<tr><td>{_e(line.get('budget_line') or '(sans ligne)')}</td>"
-            f'<td class="m">{_e(fr_eur(line.get("baseline_earned_eur")))}</td>'
-            f'<td class="m">{_e(fr_eur(line.get("variant_earned_eur")))}</td>'
-            f'<td class="m">{_e(fr_eur(delta))}</td>'
-            f'<td class="m">{_e(fr_eur(available) if available not in (None, "") else "—")}</td>'
+            f'<td class="m">{_e(_money(line.get("baseline_earned_eur")))}</td>'
+            f'<td class="m">{_e(_money(line.get("variant_earned_eur")))}</td>'
+            f'<td class="m">{_e(_money(delta))}</td>'
+            f'<td class="m">{_e(_money(available) if available not in (None, "") else "—")}</td>'
             f'<td class="m">{_e(after)}</td><td class="n">{_e(share)}</td></tr>'
         )
     gain = [(s, d) for s, d in sorted(by_structure.items(), key=lambda it: -it[1]) if d > 0]
@@ -775,13 +797,13 @@ def _comparison_section(
     def listing(items: list[tuple[str, Decimal]]) -> str:
         if not items:
             return '<p class="muted">aucune</p>'
-        return "<ul>" + "".join(f"<li>{_e(s)} : {_e(fr_eur(d))}</li>" for s, d in items) + "</ul>"
+        return "<ul>" + "".join(f"<li>{_e(s)} : {_e(_money(d))}</li>" for s, d in items) + "</ul>"
 
     return (
         '<section id="variante"><h2>Variante (« et si ? ») : comparaison avec la référence</h2>'
         f"<p>Paramètres modifiés :</p><ul>{overrides or '<li>aucun</li>'}</ul>"
         f'<figure class="chart">{_delta_chart(rows_data, about)}</figure>'
-        "<h3>Par convention</h3><table><thead><tr><th>Convention</th><th>Structure</th>"
+        '<h3>Par convention</h3><div class="wide"><table><thead><tr><th>Convention</th><th>Structure</th>'
         + _th_n(
             "Acquis (référence)",
             "Acquis (variante)",
@@ -790,19 +812,20 @@ def _comparison_section(
             "Score quanti. (variante)",
         )
         + "</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody><tfoot>{foot}</tfoot></table>"
-        "<h3>Par ligne budgétaire, au regard du disponible</h3><table><thead><tr><th>Ligne</th>"
+        f"<tbody>{''.join(rows)}</tbody><tfoot>{foot}</tfoot></table></div>"
+        '<h3>Par ligne budgétaire, au regard du disponible</h3><div class="wide"><table><thead><tr><th>Ligne</th>'
         + _th_n(
             "Acquis (référence)",
             "Acquis (variante)",
             "Écart",
             "Disponible",
-            "Disponible après écart",
+            REMAINING_LABEL,
             "Écart / disponible",
         )
         + "</tr></thead>"
-        f"<tbody>{''.join(lines)}</tbody></table>"
-        f'<div class="cards" style="grid-template-columns:1fr 1fr;margin-top:10px">'
+        f"<tbody>{''.join(lines)}</tbody></table></div>"
+        f'<p class="muted">{_e(REMAINING_DEFINITION)}</p><p>{_e(gainers_losers(comparison))}</p>'
+        f'<div class="cards" style="margin-top:10px">'
         f'<div class="card"><div class="label">Structures qui gagnent</div>{listing(gain)}</div>'
         '<div class="card"><div class="label">Structures qui perdent</div>'
         f"{listing(loss)}</div></div>"
@@ -810,13 +833,13 @@ def _comparison_section(
     )
 
 
-def _run_section(results: Mapping[str, Any]) -> str:
+def _run_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> str:
     run = results.get("run", {})
-    nature = "finale (solde)" if run.get("final") else "intermédiaire (projection)"
+    nature = status_sentence(*run_status(results, params))
     inputs = "".join(
-        f'<tr><td>{_e(name)}</td><td class="n">{_e(fr_number(c.get("rows"), 0))}</td>'
-        f'<td class="n">{_e(fr_number(c.get("kept"), 0))}</td>'
-        f'<td class="n">{_e(fr_number(c.get("rejected"), 0))}</td></tr>'
+        f'<tr><td>{_e(code_label(params, "tables", name))}</td><td class="n">{_e(fr.integer(c.get("rows")))}</td>'
+        f'<td class="n">{_e(fr.integer(c.get("kept")))}</td>'
+        f'<td class="n">{_e(fr.integer(c.get("rejected")))}</td></tr>'
         for name, c in (results.get("inputs") or {}).items()
     )
     files = "".join(
@@ -832,8 +855,8 @@ def _run_section(results: Mapping[str, Any]) -> str:
     )
     return (
         '<section id="execution"><h2>Exécution</h2><table><tbody>'
-        f"<tr><th>Date d'évaluation</th><td>{_e(fr_date(run.get('as_of')))}</td></tr>"
-        f"<tr><th>Nature</th><td>{nature}</td></tr>"
+        f"<tr><th>Date d'évaluation</th><td>{_e(fr.date_fr(run.get('as_of')))}</td></tr>"
+        f"<tr><th>Statut</th><td>{_e(nature)}</td></tr>"
         f"<tr><th>Version de parcours</th><td>{_e(run.get('version'))}</td></tr>"
         f"<tr><th>Empreinte des règles</th><td><code>{_e(run.get('rules_sha256'))}</code></td></tr>"
         f"<tr><th>Paramètres modifiés</th><td>{_e(overrides)}</td></tr>"
@@ -847,6 +870,34 @@ def _run_section(results: Mapping[str, Any]) -> str:
     )
 
 
+def _report_sections(results: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]], prefix: str) -> list[str]:
+    """One run's report: key figures, conventions, amounts, indicators, costs, decisions, run."""
+    _CHART_SCOPE[0] = prefix
+    sections = [
+        _headline(results, None),
+        _conventions_table(results, index),
+        _money_section(results),
+    ]
+    sections += [_dispositif_section(results, d, index) for d in dispositifs(results)]
+    sections.append(_costs_section(results, index))
+    sections.append(_decisions_section(results, index))
+    sections.append(_run_section(results, index))
+    _CHART_SCOPE[0] = ""
+    if prefix:
+        sections = [re.sub(r'(<section id=")', rf"\1{prefix}", part, count=1) for part in sections]
+    return sections
+
+
+def _nav(results: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]], prefix: str) -> list[tuple[str, str]]:
+    items = [("chiffres", "Chiffres clés"), ("conventions", "Conventions"), ("montants", "Montants")]
+    items += [(f"dispositif-{d}", f"Indicateurs {code_label(index, 'dispositifs', d)}")
+              for d in dispositifs(results)]
+    if any(c.get("costs") for c in results.get("conventions", [])):
+        items.append(("couts", "Coûts déclarés"))
+    items.append(("execution", "Exécution"))
+    return [(prefix + a, t) for a, t in items]
+
+
 def render_html(
     results: Mapping[str, Any],
     *,
@@ -857,40 +908,31 @@ def render_html(
     """Render the whole page as text (see `write_html`)."""
     index = index_params(params)
     run = results.get("run", {})
-    final = bool(run.get("final"))
-    badge = (
-        '<span class="badge">évaluation finale</span>'
-        if final
-        else '<span class="badge projection">évaluation intermédiaire : projection</span>'
-    )
-    sections = [
-        _headline(results, comparison),
-        _conventions_table(results),
-        _money_section(results),
-    ]
-    sections += [_dispositif_section(results, d, index) for d in dispositifs(results)]
-    sections.append(_costs_section(results, index))
-    sections.append(_decisions_section(results, index))
-    if comparison is not None:
-        sections.append(_comparison_section(results, comparison, variant, index))
-    sections.append(_run_section(results))
-    nav_items = [
-        ("chiffres", "Chiffres clés"),
-        ("conventions", "Conventions"),
-        ("montants", "Montants"),
-    ]
-    nav_items += [(f"dispositif-{d}", f"Indicateurs {d}") for d in dispositifs(results)]
-    if any(c.get("costs") for c in results.get("conventions", [])):
-        nav_items.append(("couts", "Coûts déclarés"))
-    if comparison is not None:
-        nav_items.append(("variante", "Variante"))
-    nav_items.append(("execution", "Exécution"))
+    shown = variant if comparison is not None and variant is not None else results
+    label, n_final, n_projected = run_status(shown, index)
+    kind = "mixed" if n_final and n_projected else "projection" if n_projected else ""
+    badge = f'<span class="badge {kind}">{_e(status_sentence(label, n_final, n_projected))}</span>'
+    if comparison is None:
+        sections = _report_sections(results, index, "")
+        nav_items = _nav(results, index, "")
+    else:
+        info = comparison.get("variant") or {}
+        name = info.get("name") if info and info.get("name") not in (None, "--set") else None
+        variant_title = f"Variante « {name} »" if name else "Variante (--set)"
+        sections = [_comparison_section(results, comparison, variant, index)]
+        sections.append(f'<h2 class="run" id="rapport-variante">{_e(variant_title)} — rapport complet</h2>')
+        sections += _report_sections(variant or results, index, "v-")
+        sections.append('<h2 class="run" id="rapport-reference">Référence (règles en vigueur) — rapport complet</h2>')
+        sections += _report_sections(results, index, "r-")
+        nav_items = [("variante", "Comparaison"), ("rapport-variante", "Rapport de la variante"),
+                     ("rapport-reference", "Rapport de la référence")]
     nav = "".join(f'<a href="#{_e(anchor)}">{_e(text)}</a>' for anchor, text in nav_items)
     csp = (
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
         "img-src data: blob:; font-src data:"
     )
-    title = f"parcours — évaluation au {fr_date(run.get('as_of'))}"
+    title = (f"parcours — évaluation au {fr.date_fr(run.get('as_of'))}" if comparison is None
+             else f"parcours — variante comparée à la référence au {fr.date_fr(run.get('as_of'))}")
     return (
         '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'

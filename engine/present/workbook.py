@@ -25,6 +25,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
+from engine.model import format as fr
 from engine.model.money import cents
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +55,9 @@ MAX_ROWS = 1_048_000  # Excel's sheet limit, with room for the header and a note
 KIND_LABELS = {"rate": "taux", "volume": "volume", "reported": "déclaré (non noté)"}
 PART_LABELS = {"qualitative": "qualitative", "quantitative": "quantitative", "none": "aucune"}
 FUNDING_LABELS = {"financement": "financement", "valorisation": "valorisation"}
+# The one remaining-envelope figure of a what-if (comparison.json `remaining_eur`).
+REMAINING_LABEL = "Reste de l'enveloppe"
+REMAINING_DEFINITION = "Reste de l'enveloppe = disponible de la ligne budgétaire − acquis de la variante."
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -156,14 +160,61 @@ def dispositif_label(params: Mapping[str, Mapping[str, Any]], dispositif: str) -
     return str(row["description"]) if row and row.get("description") else dispositif
 
 
+def code_label(params: Mapping[str, Mapping[str, Any]], kind: str, code: Any) -> str:
+    """The French label of a code (rules/labels.yaml, carried by the parameter table)."""
+    row = params.get(f"codes.{kind}.{code}")
+    return str(row["description"]) if row else str(code)
+
+
+def codes_text(params: Mapping[str, Mapping[str, Any]], kind: str, codes: Iterable[Any]) -> str:
+    """Codes of one kind in French, separated by `; `."""
+    return "; ".join(code_label(params, kind, c) for c in codes)
+
+
+def status_of(c: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> str:
+    """« définitif » (period ended by the as-of date, `final`) or « projection »."""
+    return code_label(params, "status", "final" if c.get("final") else "projection")
+
+
+def run_status(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> tuple[str, int, int]:
+    """The run's status from its conventions': (label, number final, number projected).
+
+    The label is « définitif », « projection » or « mixte » (both kinds in one run).
+    """
+    convs = results.get("conventions", [])
+    final = sum(1 for c in convs if c.get("final"))
+    projected = len(convs) - final
+    kind = "final" if final and not projected else "projection" if not final else "mixed"
+    return code_label(params, "status", kind), final, projected
+
+
+def status_sentence(label: str, final: int, projected: int) -> str:
+    """« mixte : 8 convention(s) définitive(s), 23 en projection », as every output says it."""
+    if final and projected:
+        return f"{label} : {final} convention(s) définitive(s), {projected} en projection"
+    if final:
+        return f"{label} : les {final} conventions sont définitives (période terminée)"
+    return f"{label} : les {projected} conventions sont en projection (période en cours)"
+
+
 def _show(value: Any) -> str:
+    """A parameter's value as `--set` takes it."""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "oui" if value else "non"
     if isinstance(value, tuple | list):
         return ", ".join(_show(v) for v in value)
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def _value_fr(value: Any, labels: Mapping[str, str]) -> str:
+    """A parameter's value for a person: French numbers, codes with their labels."""
+    if isinstance(value, tuple | list):
+        return ", ".join(_value_fr(v, labels) for v in value) if value else fr.NONE
+    if isinstance(value, str):
+        return labels.get(value, value)
+    return fr.show(value)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -200,11 +251,13 @@ def params_table(book: RuleBook, when: date) -> list[dict[str, Any]]:
         }
 
     rows: list[dict[str, Any]] = []
+    value_labels = (getattr(book, "code_labels", {}) or {}).get("values", {})
     for path, param in sorted(book.params.items()):
         in_force = [(d, v) for d, v in param.values if d <= when]
         value, since = (
             (_show(in_force[-1][1]), in_force[-1][0].isoformat()) if in_force else ("—", "")
         )
+        shown = _value_fr(in_force[-1][1], value_labels) if in_force else fr.NONE
         history = (
             ""
             if len(param.values) < 2
@@ -217,6 +270,7 @@ def params_table(book: RuleBook, when: date) -> list[dict[str, Any]]:
                 "dispositif": param.path.split(".", 1)[0],
                 "description": param.description,
                 "value": value,
+                "value_fr": shown,
                 "since": since,
                 "history": history,
                 "unit": param.unit,
@@ -254,7 +308,8 @@ def params_table(book: RuleBook, when: date) -> list[dict[str, Any]]:
                 "value": "active" if rule.enabled else "désactivée",
                 "since": "",
                 "history": "",
-                "unit": f"étape {rule.stage}",
+                "unit": "étape "
+                + ((getattr(book, "code_labels", {}) or {}).get("stages", {}).get(rule.stage, rule.stage)),
                 **source_fields(rule.source if isinstance(rule.source, Mapping) else None),
                 "edited": f"decisions.{rule.id}" in edited
                 or f"decisions.{rule.id}.enabled" in edited,
@@ -279,6 +334,24 @@ def params_table(book: RuleBook, when: date) -> list[dict[str, Any]]:
                 "part": None,
             }
         )
+    for kind, table in sorted((getattr(book, "code_labels", {}) or {}).items()):
+        for code, label in table.items():
+            rows.append(
+                {
+                    "path": f"codes.{kind}.{code}",
+                    "kind": "libellé",
+                    "dispositif": "",
+                    "description": label,
+                    "value": code,
+                    "since": "",
+                    "history": "",
+                    "unit": kind,
+                    **source_fields(None),
+                    "edited": False,
+                    "target_parameter": None,
+                    "part": None,
+                }
+            )
     return rows
 
 
@@ -314,6 +387,34 @@ class _Formats:
         self.total_eur = wb.add_format({**total, "num_format": money})
         self.title = wb.add_format({**base, "bold": True, "font_size": 12})
         self.note = wb.add_format({**base, "italic": True, "font_color": "#555555"})
+        # What every printed page says (set per run by `write_workbook`).
+        self.page_title = "parcours — évaluation des conventions"
+        self.page_run = ""
+        self.page_as_of = ""
+        self.page_status = ""
+
+
+def _hf(text: str) -> str:
+    """Text safe inside an Excel header/footer (`&` doubled, at most 80 characters)."""
+    return text.replace("&", "&&")[:80]
+
+
+def print_setup(ws: Worksheet, fmt: _Formats, sheet: str, repeat_cols: int = 0) -> None:
+    """Landscape A4, one page wide, header row repeated, title/date/status and page numbers."""
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
+    ws.repeat_rows(0)
+    if repeat_cols:
+        ws.repeat_columns(0, repeat_cols - 1)
+    ws.hide_gridlines(0)
+    header = (f'&L&"Calibri,Bold"&10{_hf(fmt.page_title)}'
+              f'&C&10{_hf(sheet)}'
+              f"&R&10au {_hf(fmt.page_as_of)} — {_hf(fmt.page_status)}")
+    footer = f"&L&8{_hf(fmt.page_run)}&R&8page &P / &N"
+    ws.set_header(header[:254])
+    ws.set_footer(footer[:254])
 
 
 class _Sheet:
@@ -331,11 +432,14 @@ class _Sheet:
         self.fmt = fmt
         self.headers = list(headers)
         self.row = 1
-        self.widths = [max(8.0, min(40.0, len(h) * 1.1 + 2)) for h in headers]
+        # Wide enough for the header's longest word (headers wrap, never cut).
+        self.widths = [max(8.0, min(40.0, max((len(w) for w in h.split()), default=4) + 3.0))
+                       for h in headers]
+        print_setup(self.ws, fmt, name, repeat_cols=1 if freeze_cols else 0)
         self._styles: dict[tuple[str, ...], list[Any]] = {}  # style names -> their formats
+        self._wrapped: dict[int, dict[int, int]] = {}  # row -> column -> length of wrapped text
         for col, h in enumerate(headers):
             self.ws.write_string(0, col, h, fmt.header)
-        self.ws.set_row(0, 30 if max((len(h) for h in headers), default=0) < 30 else 45)
         self.ws.freeze_panes(1, freeze_cols)
 
     def cell(self, row: int, col: int, value: Any, style: str = "text") -> None:
@@ -349,6 +453,8 @@ class _Sheet:
             text = value[:MAX_CELL]
             ws.write_string(row, col, text, fmt)
             width: float = len(text) + 1
+            if fmt is self.fmt.wrap and len(text) > 8:
+                self._wrapped.setdefault(row, {})[col] = len(text)
         elif value is None or value == "":
             ws.write_blank(row, col, None, fmt)
             return
@@ -359,6 +465,8 @@ class _Sheet:
             ws.write_string(row, col, "oui" if value else "non", fmt)
             width = 4
         elif isinstance(value, int | float):
+            if isinstance(value, int) and fmt is self.fmt.num:
+                fmt = self.fmt.int  # a count is shown without decimals
             ws.write_number(row, col, value, fmt)
             width = 0 if capped else len(f"{value:,.2f}") + 1
         elif isinstance(value, date):
@@ -391,6 +499,25 @@ class _Sheet:
         wraps = set(wrap_cols)
         for col, width in enumerate(self.widths):
             self.ws.set_column(col, col, width, self.fmt.wrap if col in wraps else None)
+        self.header_height()
+
+    def header_height(self, widths: Mapping[int, float] | None = None) -> None:
+        """The header row tall enough for its wrapped labels at the columns' widths."""
+        import math
+
+        lines = 1
+        for col, h in enumerate(self.headers):
+            width = (widths or {}).get(col, self.widths[col] if col < len(self.widths) else 10)
+            lines = max(lines, math.ceil((len(h) + 1) / max(width - 1, 1)))
+        self.ws.set_row(0, 14 * lines + 4)
+        # Rows with wrapped text: tall enough for their lines (LibreOffice does not grow them).
+        for row, cells in self._wrapped.items():
+            need = 1
+            for col, length in cells.items():
+                width = (widths or {}).get(col, self.widths[col] if col < len(self.widths) else 10)
+                need = max(need, math.ceil(length / max(width * 1.15 - 1, 1)))
+            if need > 1:
+                self.ws.set_row(row, 12.75 * min(need, 30) + 1)
 
 
 def _date(text: Any) -> date | None:
@@ -414,14 +541,9 @@ def _synthese(
     fmt: _Formats,
     results: Mapping[str, Any],
     params: Mapping[str, Mapping[str, Any]],
+    name: str = "Synthèse",
 ) -> None:
     convs = list(results.get("conventions", []))
-    ids = indicator_ids(results)
-    kinds: dict[str, str] = {}
-    for c in convs:
-        for i, ind in c.get("indicators", {}).items():
-            kinds.setdefault(i, ind.get("kind") or ("rate" if "numerator" in ind else "volume"))
-    labels = {i: indicator_source(params, _dispositif_of(results, i), i)["label"] for i in ids}
     head = [
         "Convention",
         "Structure",
@@ -430,11 +552,11 @@ def _synthese(
         "Financement / valorisation",
         "Ligne budgétaire",
         "Période évaluée",
+        "Statut",
     ]
     money_head = ["Montant conventionné", "Acquis", "Déjà versé", "Solde"]
     headers = [
         *head,
-        *(labels[i] for i in ids),
         "Score quantitatif",
         "Score qualitatif",
         *money_head,
@@ -442,41 +564,28 @@ def _synthese(
         "Alertes",
         "Règles appliquées",
     ]
-    sheet = _Sheet(wb, fmt, "Synthèse", headers, freeze_cols=1)
-    first_money = len(head) + len(ids) + 2
-    styles = (
-        ["text"] * len(head)
-        + ["pct" if kinds[i] == "rate" else "num" for i in ids]
-        + ["pct", "pct"]
-        + ["eur"] * 4
-        + ["wrap", "wrap", "wrap"]
-    )
+    sheet = _Sheet(wb, fmt, name, headers, freeze_cols=1)
+    first_money = len(head) + 2
+    styles = (["text", "wrap", "wrap", "wrap", "wrap", "text", "wrap", "text"]
+              + ["pct", "pct"] + ["eur"] * 4 + ["wrap"] * 3)
     for c in convs:
         window = c.get("window") or {}
-        period = " – ".join(
-            d.strftime("%d/%m/%Y")
-            for d in (_date(window.get("start")), _date(window.get("end")))
-            if d
-        )
+        period = " – ".join(fr.date_fr(d) for d in (window.get("start"), window.get("end")) if d)
         values: list[Any] = [
             c.get("convention_id"),
             c.get("structure"),
             c.get("territory"),
-            c.get("dispositif"),
-            FUNDING_LABELS.get(str(c.get("funding")), c.get("funding")),
+            code_label(params, "dispositifs", c.get("dispositif")),
+            code_label(params, "funding", c.get("funding")),
             budget_line_of(c),
             period,
-        ]
-        for i in ids:
-            ind = c.get("indicators", {}).get(i)
-            values.append(ind.get("value") if ind else None)
-        values += [
+            status_of(c, params),
             c.get("quantitative_score"),
             c.get("qualitative_score"),
             *(eur(c.get(name)) for name in MONEY_FIELDS),
             flag_text(c.get("flags", []), c.get("labels")),
             flag_text(c.get("warnings", []), c.get("labels")),
-            ", ".join(c.get("decisions", [])),
+            codes_text(params, "decisions", c.get("decisions", [])),
         ]
         sheet.add(values, styles)
     last = sheet.row - 1
@@ -532,10 +641,12 @@ def _synthese(
         "demi-centime vers le haut) ; les totaux sont la somme exacte de ces montants.",
         fmt.note,
     )
+    widths = {0: 19, 1: 16, 2: 12, 3: 13, 4: 13, 5: 12, 6: 11, 7: 11, 8: 11, 9: 11,
+              10: 13, 11: 13, 12: 13, 13: 13, 14: 30, 15: 30, 16: 34}
     sheet.finish(wrap_cols=range(len(headers) - 3, len(headers)), last=last)
-    for col in range(len(head), len(head) + len(ids)):
-        sheet.ws.set_column(col, col, 14)
-    sheet.ws.set_row(0, 60)
+    for col, width in widths.items():
+        sheet.ws.set_column(col, col, width, fmt.wrap if col in (1, 4, 6, 14, 15, 16) else None)
+    sheet.header_height(widths)
 
 
 def _dispositif_of(results: Mapping[str, Any], indicator: str) -> str:
@@ -580,6 +691,7 @@ def _dispositif_sheet(
         "Score",
         "Poids",
         "Source",
+        "Statut",
     ]
     sheet = _Sheet(wb, fmt, name, headers, freeze_cols=1)
     sources = {
@@ -588,6 +700,7 @@ def _dispositif_sheet(
     for c in results.get("conventions", []):
         if c.get("dispositif") != dispositif:
             continue
+        status = status_of(c, params)
         for i, ind in c.get("indicators", {}).items():
             src = sources[i]
             kind = ind.get("kind") or ("rate" if "numerator" in ind else "volume")
@@ -613,11 +726,12 @@ def _dispositif_sheet(
                     ind.get("score"),
                     ind.get("weight"),
                     src["citation"],
+                    status,
                 ],
                 ["text"] * 8
                 + ["int", "int"]
                 + (["pct"] * 3 if rate else ["num"] * 3)
-                + ["pct", "pct", "wrap"],
+                + ["pct", "pct", "wrap", "text"],
             )
         for key, value in (c.get("reported") or {}).items():
             sheet.add(
@@ -626,15 +740,17 @@ def _dispositif_sheet(
                     c.get("structure"),
                     c.get("territory"),
                     key,
-                    key,
+                    code_label(params, "counts", key),
                     KIND_LABELS["reported"],
                     "aucune",
                     None,
                     None,
                     None,
-                    value if not isinstance(value, bool) else ("oui" if value else "non"),
+                    value if not isinstance(value, bool) else fr.yes_no(value),
+                    None, None, None, None, None,
+                    status,
                 ],
-                ["text"] * 10 + ["num"],
+                ["text"] * 10 + ["num"] + ["text"] * 6,
             )
     sheet.finish(wrap_cols=[15])
     sheet.ws.set_column(4, 4, 36, fmt.wrap)
@@ -652,22 +768,25 @@ COST_FIELDS = (
 )
 
 
-def _costs_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any]) -> None:
+def _costs_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any],
+                 params: Mapping[str, Mapping[str, Any]], name: str = "Coûts déclarés") -> None:
     """Cost-based conventions: from declared personnel costs to the amount earned (framework §5.5)."""
     convs = [c for c in results.get("conventions", []) if c.get("costs")]
     if not convs:
         return
     headers = ["Convention", "Structure", *(label for _, label, _ in COST_FIELDS),
-               "Montant retenu", "Plafonné", "Acquis", "Déjà versé", "Solde", "Personnels exclus"]
-    sheet = _Sheet(wb, fmt, "Coûts déclarés", headers, freeze_cols=1)
-    styles = ["text", "text", *(kind for _, _, kind in COST_FIELDS), "eur", "text", "eur", "eur", "eur", "wrap"]
+               "Montant retenu", "Plafonné", "Acquis", "Déjà versé", "Solde", "Personnels exclus", "Statut"]
+    sheet = _Sheet(wb, fmt, name, headers, freeze_cols=1)
+    styles = ["text", "text", *(kind for _, _, kind in COST_FIELDS), "eur", "text", "eur", "eur", "eur", "wrap",
+              "text"]
     for c in convs:
         k = c["costs"]
         values: list[Any] = [c.get("convention_id"), c.get("structure")]
         for key, _, kind in COST_FIELDS:
             values.append(eur(k.get(key)) if kind == "eur" else k.get(key))
         values += [eur(c.get("amount_eur")), bool(k.get("capped_at_amount")), eur(c.get("earned_eur")),
-                   eur(c.get("paid_eur")), eur(c.get("solde_eur")), "; ".join(k.get("ineligible_staff") or [])]
+                   eur(c.get("paid_eur")), eur(c.get("solde_eur")), "; ".join(k.get("ineligible_staff") or []),
+                   status_of(c, params)]
         sheet.add(values, styles)
     sheet.ws.write_string(sheet.row + 1, 0, "Acquis = min(montant retenu, part × total éligible), "
                           "total éligible = personnel éligible × (1 + forfait) ; arrondi une fois au centime.",
@@ -675,7 +794,9 @@ def _costs_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, A
     sheet.finish(wrap_cols=[len(headers) - 1])
 
 
-def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFrame) -> None:
+def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFrame,
+                    name: str = "Lignes écartées",
+                    params: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     columns = [
         ("table", "Table"),
         ("file", "Fichier"),
@@ -684,12 +805,15 @@ def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFra
         ("value", "Valeur"),
         ("reason", "Motif"),
     ]
-    sheet = _Sheet(wb, fmt, "Lignes écartées", [label for _, label in columns])
+    sheet = _Sheet(wb, fmt, name, [label for _, label in columns])
     present = [name for name, _ in columns if name in rejected.columns]
     frame = rejected.select(present).head(MAX_ROWS) if present else pl.DataFrame()
     styles = ["text", "text", "int", "text", "text", "wrap"]
     for row in frame.iter_rows(named=True):
-        sheet.add([row.get(name) for name, _ in columns], styles)
+        values = [row.get(key) for key, _ in columns]
+        if params and values[0]:
+            values[0] = code_label(params, "tables", values[0])
+        sheet.add(values, styles)
     if rejected.height > MAX_ROWS:
         sheet.ws.write_string(
             sheet.row + 1,
@@ -704,7 +828,8 @@ def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFra
 
 
 def _params_sheet(
-    wb: xlsxwriter.Workbook, fmt: _Formats, params: Sequence[Mapping[str, Any]]
+    wb: xlsxwriter.Workbook, fmt: _Formats, params: Sequence[Mapping[str, Any]],
+    name: str = "Paramètres",
 ) -> None:
     fields = [
         ("path", "Chemin"),
@@ -720,10 +845,14 @@ def _params_sheet(
         ("quote", "Citation"),
         ("interpretation", "Interprétation"),
         ("edited", "Modifié pour ce calcul"),
+        ("value", "Valeur (pour --set)"),
     ]
-    sheet = _Sheet(wb, fmt, "Paramètres", [label for _, label in fields], freeze_cols=1)
+    sheet = _Sheet(wb, fmt, name, [label for _, label in fields], freeze_cols=1)
     for p in params:
+        if p.get("kind") == "libellé":
+            continue
         values = [p.get(key) for key, _ in fields]
+        values[4] = p.get("value_fr") or p.get("value")
         values[5] = _date(values[5]) or values[5]
         sheet.add(
             values,
@@ -741,6 +870,7 @@ def _params_sheet(
                 "wrap",
                 "text",
                 "text",
+                "text",
             ],
         )
     sheet.finish()
@@ -749,20 +879,21 @@ def _params_sheet(
 
 
 def _run_sheet(
-    wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any], rejected: pl.DataFrame
+    wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any], rejected: pl.DataFrame,
+    params: Mapping[str, Mapping[str, Any]] | None = None, name: str = "Exécution",
 ) -> None:
-    sheet = _Sheet(wb, fmt, "Exécution", ["Rubrique", "Élément", "Valeur", "Détail"])
+    params = params or {}
+    sheet = _Sheet(wb, fmt, name, ["Rubrique", "Élément", "Valeur", "Détail"])
     run = results.get("run", {})
     as_of = _date(run.get("as_of"))
     sheet.add(["Calcul", "Date d'évaluation", as_of, ""], ["text", "text", "date", "text"])
-    sheet.add(
-        [
-            "Calcul",
-            "Évaluation finale (solde)",
-            bool(run.get("final")),
-            "" if run.get("final") else "évaluation intermédiaire : montants en projection",
-        ]
-    )
+    label, n_final, n_projected = run_status(results, params)
+    sheet.add(["Calcul", "Statut", label, status_sentence(label, n_final, n_projected)])
+    sheet.add(["Calcul", "Conventions définitives (période terminée)", n_final, ""],
+              ["text", "text", "int", "text"])
+    sheet.add(["Calcul", "Conventions en projection (période en cours)", n_projected, ""],
+              ["text", "text", "int", "text"])
+    sheet.add(["Calcul", "Calcul montré", fmt.page_run, ""])
     sheet.add(["Calcul", "Version de parcours", str(run.get("version", "")), ""])
     sheet.add(["Calcul", "Source des données", str(run.get("source", "") or ""), ""])
     sheet.add(["Calcul", "Empreinte des règles (SHA-256)", str(run.get("rules_sha256", "")), ""])
@@ -783,13 +914,13 @@ def _run_sheet(
         )
         sheet.add(["Modification", str(edit.get("path")), _show(edit.get("value")), detail])
     for table, counts in (results.get("inputs") or {}).items():
-        for key, label in (
+        for key, what in (
             ("rows", "lignes lues"),
             ("kept", "lignes retenues"),
             ("rejected", "lignes écartées"),
         ):
             sheet.add(
-                ["Entrées", f"{table} — {label}", counts.get(key), ""],
+                ["Entrées", f"{code_label(params, 'tables', table)} — {what}", counts.get(key), ""],
                 ["text", "text", "int", "text"],
             )
     sheet.add(
@@ -802,7 +933,7 @@ def _run_sheet(
                 "Non évaluée",
                 str(skipped.get("convention_id")),
                 str(skipped.get("dispositif")),
-                "pas encore de règles pour ce dispositif",
+                str(skipped.get("reason") or "pas encore de règles pour ce dispositif"),
             ]
         )
     sheet.finish()
@@ -815,6 +946,7 @@ def _comparison_sheet(
     results: Mapping[str, Any],
     comparison: Mapping[str, Any],
     variant: Mapping[str, Any] | None,
+    params: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     base = {c["convention_id"]: c for c in results.get("conventions", [])}
     var = {c["convention_id"]: c for c in (variant or {}).get("conventions", [])}
@@ -831,8 +963,10 @@ def _comparison_sheet(
         "Score qualitatif (variante)",
         "Score quantitatif (référence)",
         "Score quantitatif (variante)",
+        "Statut",
     ]
     sheet = _Sheet(wb, fmt, "Comparaison", headers, freeze_cols=1)
+    index = index_params(params or [])
     rows = list(comparison.get("conventions", []))
     sums = {"b": Decimal(0), "v": Decimal(0), "d": Decimal(0)}
     by_structure: dict[str, Decimal] = {}
@@ -860,8 +994,9 @@ def _comparison_sheet(
                 v.get("qualitative_score"),
                 b.get("quantitative_score"),
                 v.get("quantitative_score"),
+                status_of(v or b, index),
             ],
-            ["text"] * 4 + ["eur"] * 3 + ["text"] + ["pct"] * 4,
+            ["text"] * 4 + ["eur"] * 3 + ["text"] + ["pct"] * 4 + ["text"],
         )
     last = sheet.row - 1
     sheet.row += 1
@@ -897,7 +1032,7 @@ def _comparison_sheet(
         "Acquis (variante)",
         "Écart",
         "Disponible",
-        "Disponible après écart",
+        REMAINING_LABEL,
         "Écart / disponible",
     ]
     for col, h in enumerate(line_head):
@@ -913,12 +1048,17 @@ def _comparison_sheet(
             ws.write_number(r, col, float(eur(line.get(key))), fmt.eur)
         if available is not None:
             ws.write_number(r, 7, float(available), fmt.eur)
-            ws.write_number(r, 8, float(available - delta), fmt.eur)
+            remaining = line.get("remaining_eur")
+            if remaining is not None:
+                ws.write_number(r, 8, float(eur(remaining)), fmt.eur)
             if available:
                 ws.write_number(r, 9, float(delta / available), fmt.pct)
         r += 1
+    ws.write_string(r, 0, REMAINING_DEFINITION, fmt.note)
+    r += 2
+    ws.write_string(r, 0, gainers_losers(comparison), fmt.note)
     r += 1
-    ws.write_string(r, 0, "Structures qui gagnent ou perdent (somme des écarts)", fmt.title)
+    ws.write_string(r, 0, "Structures qui gagnent ou perdent (somme des écarts de leurs conventions)", fmt.title)
     r += 1
     for col, h in enumerate(["Structure", "", "", "", "", "", "Écart", "Sens"]):
         ws.write_string(r, col, h, fmt.header)
@@ -933,6 +1073,45 @@ def _comparison_sheet(
         ws.set_column(col, col, 18)
 
 
+def gainers_losers(comparison: Mapping[str, Any]) -> str:
+    """« Conventions : 0 gagnent, 9 perdent, 22 inchangées ; structures (…) : … »."""
+    deltas = [eur(r.get("delta_eur")) for r in comparison.get("conventions", [])]
+    providers = comparison.get("providers") or {}
+    return (f"Conventions : {sum(d > 0 for d in deltas)} gagnent, {sum(d < 0 for d in deltas)} perdent,"
+            f" {sum(d == 0 for d in deltas)} inchangées ; structures (somme de leurs conventions) :"
+            f" {len(providers.get('gaining', []))} gagnent, {len(providers.get('losing', []))} perdent,"
+            f" {len(providers.get('unchanged', []))} inchangées")
+
+
+def _run_pages(fmt: _Formats, results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]],
+               run: str) -> None:
+    """What the printed pages of the sheets that follow say: run, as-of date, status."""
+    label, n_final, n_projected = run_status(results, params)
+    fmt.page_run = run
+    fmt.page_as_of = fr.date_fr((results.get("run") or {}).get("as_of"))
+    fmt.page_status = status_sentence(label, n_final, n_projected)
+
+
+def _report(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any],
+            params: Sequence[Mapping[str, Any]], index: Mapping[str, Mapping[str, Any]],
+            rejected: pl.DataFrame, prefix: str) -> None:
+    """One run's full report: Synthèse, a sheet per dispositif, costs, rejected, parameters, run."""
+    taken = {s.name.lower() for s in wb.worksheets()}
+
+    def name(text: str) -> str:
+        return _safe_sheet_name(prefix + text, taken)
+
+    _synthese(wb, fmt, results, index, name("Synthèse"))
+    for dispositif in dispositifs(results):
+        label = code_label(index, "dispositifs", dispositif)
+        _dispositif_sheet(wb, fmt, name(label), results, dispositif, index)
+    if any(c.get("costs") for c in results.get("conventions", [])):
+        _costs_sheet(wb, fmt, results, index, name("Coûts déclarés"))
+    _rejected_sheet(wb, fmt, rejected, name("Lignes écartées"), index)
+    _params_sheet(wb, fmt, params, name("Paramètres"))
+    _run_sheet(wb, fmt, results, rejected, index, name("Exécution"))
+
+
 def _direction(delta: Decimal) -> str:
     return "gagne" if delta > 0 else "perd" if delta < 0 else "inchangé"
 
@@ -945,6 +1124,7 @@ def write_workbook(
     rejected: pl.DataFrame,
     comparison: dict[str, Any] | None = None,
     variant: dict[str, Any] | None = None,
+    baseline_params: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write `report.xlsx` at `path` from a run's data; return the path.
 
@@ -954,6 +1134,12 @@ def write_workbook(
     « Exécution » (run manifest) and, with `comparison`, « Comparaison » (baseline /
     variant / delta per convention, per budget line against what is available, and the
     structures gaining or losing).
+
+    A what-if workbook (`comparison`) opens on « Comparaison », then the variant's full
+    report (sheets « Var. … », `params` being the variant's), then the baseline's
+    (« Réf. … », `baseline_params`). Every sheet prints landscape on A4, one page wide,
+    its header row repeated, with the title, the as-of date, the status and the run it
+    shows in its header and footer.
     """
     from engine.present.writer import atomic_path
 
@@ -980,17 +1166,24 @@ def write_workbook(
         )
         fmt = _Formats(wb)
         try:
-            _synthese(wb, fmt, results, index)
-            taken = {"Synthèse", "Lignes écartées", "Paramètres", "Exécution", "Comparaison", "Coûts déclarés"}
-            for dispositif in dispositifs(results):
-                name = _safe_sheet_name(f"Dispositif {dispositif}", taken)
-                _dispositif_sheet(wb, fmt, name, results, dispositif, index)
-            if comparison is not None:
-                _comparison_sheet(wb, fmt, results, comparison, variant)
-            _costs_sheet(wb, fmt, results)
-            _rejected_sheet(wb, fmt, rejected)
-            _params_sheet(wb, fmt, params)
-            _run_sheet(wb, fmt, results, rejected)
+            if comparison is None:
+                _run_pages(fmt, results, index, "Évaluation (règles telles que chargées)"
+                           if not (results.get("run") or {}).get("overrides") else "Évaluation (paramètres modifiés)")
+                _report(wb, fmt, results, params, index, rejected, "")
+            else:
+                info = comparison.get("variant") or {}
+                name = info.get("name") if info and info.get("name") not in (None, "--set") else None
+                variant_title = f"Variante « {name} »" if name else "Variante (--set)"
+                varied = variant or results
+                var_index = index
+                base_params = baseline_params if baseline_params is not None else params
+                base_index = index_params(base_params)
+                _run_pages(fmt, varied, var_index, f"Comparaison : {variant_title} face à la référence")
+                _comparison_sheet(wb, fmt, results, comparison, variant, params)
+                _run_pages(fmt, varied, var_index, f"{variant_title} — rapport complet")
+                _report(wb, fmt, varied, params, var_index, rejected, "Var. ")
+                _run_pages(fmt, results, base_index, "Référence (règles en vigueur) — rapport complet")
+                _report(wb, fmt, results, base_params, base_index, rejected, "Réf. ")
         finally:
             wb.close()
     return path

@@ -407,8 +407,8 @@ def write_whatif(result: WhatIf, out_dir: Path, *, reports: bool = True) -> list
     """Write `baseline/`, `variant/` (each a full run folder) and `comparison.json` as `out_dir`.
 
     With `reports`, also `report.xlsx` and `report.html` side by side in `out_dir`: the
-    baseline's figures with the « Comparaison » sheet / section (outputs.md). Staged and
-    swapped in whole, like `write_run`.
+    comparison first, then the variant's full report, then the baseline's (outputs.md). Staged
+    and swapped in whole, like `write_run`.
     """
     out_dir = Path(out_dir)
     with staged_output(out_dir) as stage:
@@ -429,6 +429,7 @@ def write_whatif(result: WhatIf, out_dir: Path, *, reports: bool = True) -> list
                     rejected=result.baseline.extracts.rejected,
                     comparison=result.comparison,
                     variant=varied,
+                    baseline_params=params_table(result.baseline.book, result.baseline.as_of),
                 )
             )
             written.append(

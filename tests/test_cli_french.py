@@ -1,0 +1,119 @@
+"""Everything the command line says is French: help, usage errors, dates (issue 10).
+
+Typer's own words (« Usage », « Options », « Show this message and exit », « Missing
+option », « Invalid value », « No such option », « Error ») are translated by
+`engine.present.cli_french`; each case below asserts English words absent and French
+words present.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine import cli
+
+runner = CliRunner()
+
+VERBS = ("evaluate", "rules", "check", "generate", "whatif", "explain")
+ENGLISH = (
+    "Usage", "Show this message", "Missing", "Invalid value", "No such", "Error", "Try ",
+    "Commands", "required", "default:", "Did you mean", "Possible options", "Got unexpected",
+    "requires an argument", "<path>", "<str>", "<int>", "<float>", "<bool>", "list[str]",
+    "Input should be",
+)
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(cli.app, list(args), prog_name="parcours")
+    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "Traceback" not in text
+    return text
+
+
+def assert_french(text: str, *present: str) -> None:
+    for word in ENGLISH:
+        assert word not in text, f"« {word} » dans :\n{text}"
+    flat = " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
+    for word in present:
+        assert word in flat, f"« {word} » absent de :\n{text}"
+
+
+def test_app_help_is_french() -> None:
+    assert_french(run("--help"), "Utilisation : parcours", "Options", "Verbes",
+                  "Affiche cette aide et quitte.", *VERBS)
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_each_verb_help_is_french(verb: str) -> None:
+    text = run(verb, "--help")
+    assert_french(text, f"Utilisation : parcours {verb}", "Options", "Affiche cette aide et quitte.")
+
+
+def test_missing_option() -> None:
+    assert_french(run("evaluate", "sample_data"), "Erreur", "Option obligatoire absente", "--as-of",
+                  "Aide : parcours evaluate --help")
+
+
+def test_missing_argument() -> None:
+    assert_french(run("evaluate", "--as-of", "2025-06-30"), "Argument obligatoire absent", "DONNÉES")
+
+
+def test_wrong_option_value() -> None:
+    assert_french(run("generate", "--out", "x", "--scale", "beaucoup"), "Valeur invalide pour",
+                  "--scale", "un nombre est attendu")
+    assert_french(run("generate", "--out", "x", "--seed", "1.5"), "un nombre entier est attendu")
+
+
+def test_unknown_option() -> None:
+    assert_french(run("evaluate", "sample_data", "--as-of", "2025-06-30", "--sortie", "x"),
+                  "Option inconnue : --sortie")
+
+
+def test_option_without_value_and_extra_argument() -> None:
+    assert_french(run("evaluate", "sample_data", "--as-of"), "L'option '--as-of' attend une valeur.")
+    assert_french(run("evaluate", "sample_data", "autre", "--as-of", "2025-06-30"),
+                  "Argument(s) en trop : autre")
+
+
+def test_unknown_verb_names_the_closest() -> None:
+    assert_french(run("evaluat"), "Verbe inconnu : 'evaluat'", "vouliez-vous dire « evaluate » ?")
+
+
+@pytest.mark.parametrize("text", ["2025-06-30", "30/06/2025"])
+def test_dates_as_the_help_says(text: str) -> None:
+    assert cli._parse_date(text).isoformat() == "2025-06-30"
+    assert "AAAA-MM-JJ ou JJ/MM/AAAA" in " ".join(re.sub("[│]", " ", run("evaluate", "--help")).split())
+
+
+@pytest.mark.parametrize("text", ["2025/06/30", "30-06-2025", "30/6/2025", "juin 2025", "20250630"])
+def test_other_date_forms_are_refused(text: str) -> None:
+    assert_french(run("evaluate", "sample_data", "--as-of", text), "Valeur invalide pour",
+                  "--as-of", f"date « {text} » illisible", "AAAA-MM-JJ ou JJ/MM/AAAA")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("31/02/2025", "le mois 02/2025 a 28 jours"),
+    ("2024-02-30", "le mois 02/2024 a 29 jours"),
+    ("2025-13-01", "il n'y a pas de mois 13"),
+])
+def test_an_impossible_date_is_said_in_french(text: str, why: str) -> None:
+    assert_french(run("evaluate", "sample_data", "--as-of", text),
+                  f"la date « {text} » n'existe pas", why)
+
+
+def test_a_mixed_run_shows_each_convention_status(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "sample_data").is_dir():
+        pytest.skip("sample_data/ absent")
+    text = run("evaluate", str(root / "sample_data"), "--as-of", "30/06/2025", "--out", str(tmp_path))
+    flat = " ".join(text.split())
+    assert "mixte : 8 convention(s) définitive(s), 23 en projection" in flat
+    lines = text.splitlines()
+    assert sum(" définitif " in x for x in lines) == 8 and sum(" projection " in x for x in lines) >= 23
+    assert "intermédiaire (projection)" not in text
+    for code in ("weekly_activity", "budget_lines"):
+        assert code not in text
