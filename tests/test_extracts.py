@@ -676,7 +676,7 @@ def test_same_table_twice(tmp_path):
         (
             "episodes.csv",
             b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-            "Fichier episodes.csv : illisible (contenu binaire, pas un CSV).",
+            "Fichier episodes.csv : illisible (contenu binaire, pas un CSV : octet nul ligne 3).",
         ),
         ("episodes.csv", b"", "Fichier episodes.csv : fichier vide, sans ligne d'en-tête."),
         (
@@ -684,7 +684,8 @@ def test_same_table_twice(tmp_path):
             "episode_id,beneficiary_id,convention_id,orientation_date\nE1,B\x81,C1,2024-01-10\n".encode(
                 "latin-1"
             ),
-            "Fichier episodes.csv : encodage non reconnu (ni UTF-8 ni Windows-1252).",
+            "Fichier episodes.csv : encodage non reconnu (ni UTF-8 ni Windows-1252 : octet 0x81 "
+            "ligne 2).",
         ),
         (
             "episodes.parquet",
