@@ -78,11 +78,13 @@ from engine.model.extracts import Extracts
 from engine.model.text import closest
 
 __all__ = [
+    "RAW_VALUE",
     "REJECTED_SCHEMA",
     "SOURCE_LINE",
     "ExtractError",
     "Extracts",
     "read_extracts",
+    "spreadsheet_safe",
 ]
 
 SOURCE_LINE = "source_line"
@@ -957,33 +959,7 @@ def _column_checks(
                 col.name, p.is_not_null() & out, _text("valeur « ", value, f" » {where}"), base + 3
             )
         )
-    if col.identifier:
-        forbidden = v.str.extract(f"({ID_FORBIDDEN})")
-        what = (
-            pl.when(forbidden == '"')
-            .then(pl.lit("un guillemet « \" »"))
-            .when(forbidden == "\\")
-            .then(pl.lit("une barre oblique inverse « \\ »"))
-            .otherwise(pl.lit("un caractère de contrôle ou invisible"))
-        )
-        checks += [
-            _Check(
-                col.name,
-                v.str.len_chars() > ID_MAX_LENGTH,
-                _text("identifiant de ", v.str.len_chars(), f" caractères, trop long ({ID_MAX_LENGTH} au plus)"),
-                base + 5,
-            ),
-            _Check(
-                col.name,
-                v.str.contains(ID_FORBIDDEN),
-                _text(
-                    "identifiant contenant ", what, " (interdits dans un identifiant : guillemet, "
-                    "barre oblique inverse, caractères de contrôle ou invisibles)"
-                ),
-                base + 6,
-            ),
-        ]
-    elif col.kind == "text":
+    if col.kind == "text" and not col.identifier:  # ids: `_identifier_problems`
         checks.append(
             _Check(
                 col.name,
@@ -1018,6 +994,68 @@ def _column_checks(
             )
         )
     return checks
+
+
+_ASCII_FORBIDDEN = [chr(i) for i in range(32)] + ['"', "\\", "\x7f"]
+
+
+def _identifier_problems(frame: pl.DataFrame, cols: list[Column]) -> tuple[pl.Series, list[pl.DataFrame]]:
+    """Flag the rows with a bad id (`contract.ID_MAX_LENGTH`, `ID_FORBIDDEN`) and list why.
+
+    `frame`: the rows read (in memory), ids stripped. One pass of aggregates per id column
+    proves it clean (no forbidden ASCII character, no id over the limit in bytes, every id
+    ASCII); only a column it does not prove clean is checked row by row.
+    """
+    flags = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    problems: list[pl.DataFrame] = []
+    ids = [(i, c) for i, c in enumerate(cols) if c.identifier]
+    if not ids or frame.height == 0:
+        return flags, problems
+    maybe = frame.select(
+        (
+            pl.col(c.name).str.contains_any(_ASCII_FORBIDDEN).any()
+            | (pl.col(c.name).str.len_bytes().max() > ID_MAX_LENGTH)
+            | (pl.col(c.name).str.len_chars().sum() != pl.col(c.name).str.len_bytes().sum())
+        ).alias(c.name)
+        for _, c in ids
+    ).row(0, named=True)
+    for i, c in ids:
+        if not maybe[c.name]:
+            continue
+        v = pl.col(c.name)
+        forbidden = v.str.extract(f"({ID_FORBIDDEN})")
+        what = (
+            pl.when(forbidden == '"')
+            .then(pl.lit("un guillemet « \" »"))
+            .when(forbidden == "\\")
+            .then(pl.lit("une barre oblique inverse « \\ »"))
+            .otherwise(pl.lit("un caractère de contrôle ou invisible"))
+        )
+        checks = [
+            _Check(
+                c.name,
+                v.str.len_chars() > ID_MAX_LENGTH,
+                _text("identifiant de ", v.str.len_chars(), f" caractères, trop long ({ID_MAX_LENGTH} au plus)"),
+                i * 10 + 5,
+            ),
+            _Check(
+                c.name,
+                v.str.contains(ID_FORBIDDEN),
+                _text(
+                    "identifiant contenant ",
+                    what,
+                    " (interdits dans un identifiant : guillemet, barre oblique inverse, "
+                    "caractères de contrôle ou invisibles)",
+                ),
+                i * 10 + 6,
+            ),
+        ]
+        bad = frame.select(pl.any_horizontal(ch.flag.fill_null(False) for ch in checks)).to_series()
+        if bad.any():
+            flags = flags | bad
+            rows = frame.filter(bad).select(SOURCE_LINE, pl.col(c.name), pl.col(c.name).alias(_v(c.name)))
+            problems += _problems(rows, checks)
+    return flags, problems
 
 
 def _row_checks(table: Table) -> list[_Check]:
@@ -1267,7 +1305,9 @@ def _validate(
         )
         problems += _problems(flagged, checks)
 
-    set_aside = frame["_bad"]
+    ids, id_problems = _identifier_problems(frame, cols)
+    set_aside = frame["_bad"] | ids
+    problems += id_problems
     if table.key:
         key = list(table.key)
         dup = _duplicates(frame, key)
@@ -1459,3 +1499,32 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
     )
 
 
+# --------------------------------------------------------------------------- spreadsheets
+
+RAW_VALUE = "valeur_brute"
+_FORMULA = r"^[=+\-@\t\r]"  # a cell a spreadsheet would read as a formula
+
+
+def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` (rejected rows) as a spreadsheet may open it: formulas shown as text.
+
+    Every text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+    leading apostrophe (`'=1+1`), which spreadsheets read as "this is text". The exact value
+    stays available in `valeur_brute`, placed after `value`: the value as a JSON string
+    (`"=1+1"`, `null` when missing), which starts with a quote and so is never a formula.
+    """
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    safe = frame.with_columns(
+        pl.when(pl.col(name).str.contains(_FORMULA))
+        .then(pl.concat_str([pl.lit("'"), pl.col(name)]))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in texts
+    )
+    if "value" not in frame.columns or frame.schema["value"] != pl.String:
+        return safe
+    encoded = pl.struct(pl.col("value").alias("v")).struct.json_encode()
+    raw = encoded.str.slice(5, encoded.str.len_chars() - 6).alias(RAW_VALUE)
+    columns = list(frame.columns)
+    columns.insert(columns.index("value") + 1, RAW_VALUE)
+    return safe.with_columns(frame.select(raw).to_series()).select(columns)

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from engine.compute.whatif import WhatIf
-from engine.load.extracts import READ_ORDER
+from engine.load.extracts import READ_ORDER, spreadsheet_safe
 from engine.model.extracts import Extracts
 from engine.model.results import RunResult
 from engine.present.results_json import results_json
@@ -54,7 +54,7 @@ def write_rejected(extracts: Extracts, out_dir: Path) -> list[Path]:
                 path.unlink()
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        part.write_csv(path)
+        spreadsheet_safe(part).write_csv(path)
         written.append(path)
     return written
 
