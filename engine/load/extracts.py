@@ -25,14 +25,26 @@ How a row is checked, in one pass of polars expressions per table:
    if the parent row was set aside, the reason says so and gives its line.
 
 Line numbers (`rejected.line`, `source_line` of the kept rows): for a CSV, the line in
-the file (header = line 1, first data row = line 2; exact unless a quoted value spans
-several lines); for a sheet, the row number in the sheet (the header row is the first
+the file (header = line 1, first data row = line 2; a quoted value spanning several lines
+counts them all); for a sheet, the row number in the sheet (the header row is the first
 non-empty row); for parquet, the row index + 2, as if it were a CSV with a header line.
 
 Typed parquet columns are checked directly when their type fits the kind (a `Date`
 column for a date, a number for a decimal…), otherwise read as text; sheets are read as
 text (a date cell reads `AAAA-MM-JJ 00:00:00`, whose midnight time is accepted).
-A Windows-1252 CSV is re-encoded in memory; a UTF-8 one is streamed by polars.
+
+CSV files (`_read_text_file`): the encoding is decided per file — valid UTF-8 (BOM or
+not) is streamed by polars; UTF-16/32 with a BOM and Windows-1252 are re-encoded in memory;
+a non-UTF-8 file holding UTF-8 multi-byte sequences is mixed and refused with its first bad
+line. A NUL byte anywhere refuses the file; CR-only line ends are read as such. A quoted
+value spanning several lines shifts the next rows' line numbers (counted per row, only in
+a file holding a quote). When polars cannot split the rows, `_malformed` names the first
+line with a stray quote. A row with more fields than the header makes polars stop: the
+file is then read again with one more header column (`_OVERFLOW`), and the rows with a
+non-empty field there are set aside. Ids (`Column.identifier`) are checked after the read,
+column by column: one pass of aggregates proves a column clean, and only a column not proven
+clean is checked row by row (`_identifier_problems`). Rejected rows are made spreadsheet-safe
+for writing by `spreadsheet_safe`.
 
 At scale (tens of millions of rows): a parquet file or a sheet is read into memory once,
 and its text and code columns that need no cleaning (`_clean_columns`) are kept as read,
