@@ -1011,16 +1011,20 @@ def _column_checks(
 _ASCII_FORBIDDEN = [chr(i) for i in range(32)] + ['"', "\\", "\x7f"]
 
 
-def _identifier_problems(frame: pl.DataFrame, cols: list[Column]) -> tuple[pl.Series, list[pl.DataFrame]]:
+def _identifier_problems(
+    frame: pl.DataFrame, cols: list[Column], references: set[str]
+) -> tuple[pl.Series, list[pl.DataFrame]]:
     """Flag the rows with a bad id (`contract.ID_MAX_LENGTH`, `ID_FORBIDDEN`) and list why.
 
     `frame`: the rows read (in memory), ids stripped. One pass of aggregates per id column
     proves it clean (no forbidden ASCII character, no id over the limit in bytes, every id
-    ASCII); only a column it does not prove clean is checked row by row.
+    ASCII); only a column it does not prove clean is checked row by row. The `references`
+    to a parent table are not checked here: only the ids of kept parent rows (checked ids)
+    are accepted there, so a bad id is set aside as an unknown parent.
     """
     flags = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
     problems: list[pl.DataFrame] = []
-    ids = [(i, c) for i, c in enumerate(cols) if c.identifier]
+    ids = [(i, c) for i, c in enumerate(cols) if c.identifier and c.name not in references]
     if not ids or frame.height == 0:
         return flags, problems
     maybe = frame.select(
@@ -1317,7 +1321,7 @@ def _validate(
         )
         problems += _problems(flagged, checks)
 
-    ids, id_problems = _identifier_problems(frame, cols)
+    ids, id_problems = _identifier_problems(frame, cols, set(table.parents))
     set_aside = frame["_bad"] | ids
     problems += id_problems
     if table.key:

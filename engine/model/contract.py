@@ -24,7 +24,9 @@ Beyond the kinds, two flags make a column stricter than `extracts.md` says in wo
   character (Cf: zero-width space, bidi marks, BOM) and no line or paragraph separator. Any
   other character is allowed (letters with accents, digits, spaces inside, `-_./:#`…). These
   are the ids the decision layer can carry as fact ids; a row with a bad id is set aside
-  with its line like any other bad value.
+  with its line like any other bad value. A reference to a parent (`Table.parents`, e.g.
+  `episodes.convention_id`) is checked through its parent: only the ids of kept parent
+  rows are accepted, so a bad id there is set aside as an unknown parent.
 - `money`: an amount in euros; it must be a whole number of cents (at most two decimals
   that are not zero: `53700.50` and `53700.500` are cents, `53700.545` is not).
 
