@@ -146,6 +146,15 @@ def test_unreadable_input_stops_evaluate_and_check_in_french(tmp_path, case, bre
     assert not (tmp_path / "out" / "results.json").exists()
 
 
+@pytest.mark.parametrize(("case", "breaks", "says"), [STOPS[0], STOPS[2]], ids=["stray quote", "directory"])
+def test_unreadable_input_stops_whatif_too(tmp_path, case, breaks, says):
+    data = _write(tmp_path / "data", BASE)
+    breaks(data)
+    code, output = _cli("whatif", str(data), "--as-of", AS_OF, "--set", "equilibre.weekly_hours_min=12",
+                        "--out", str(tmp_path / "w"))
+    assert code == 1 and says[0] in output.replace("\n", ""), output
+
+
 def test_unreadable_file_names_the_path(tmp_path, monkeypatch):
     """Permission denied (simulated when the tests run as root, who reads everything)."""
     data = _write(tmp_path / "data", BASE)
@@ -276,6 +285,8 @@ BAD_ROWS: list[tuple[str, str, str, str, str]] = [
      "montant « 42000.1234 » plus précis"),
     ("decimal comma below the cent", "budget_lines", 'C02-2,L,x,"1 000,005",', "ae_eur",
      "montant « 1 000,005 » plus précis"),
+    ("reference with a quote", "appointments", 'A9,"E""1",2024-01-15,physique,honore,', "episode_id",
+     "épisode « E\"1 » inconnu (absent de episodes.csv)"),
     ("row longer than the header", "episodes", "E9,B9,C1,2024-01-10,,,fin,en trop", "(champ en trop)",
      "ligne plus longue que l'en-tête (6 colonnes) : champ en trop « fin »"),
 ]
