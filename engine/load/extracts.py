@@ -775,7 +775,7 @@ class _Check:
 
     column: str
     flag: pl.Expr
-    reason: pl.Expr
+    reason: Callable[[], pl.Expr]  # built only when a row is flagged (saves plan building)
     order: int
     value: pl.Expr | None = None  # the value reported (default: the column's, as read)
 
@@ -931,17 +931,20 @@ def _column_checks(
     `dtype`: the column's type as read (text when not told).
     """
     v, p = pl.col(_v(col.name)), pl.col(col.name)
-    value = _shown(v.cast(pl.String))
+
+    def value() -> pl.Expr:
+        return _shown(v.cast(pl.String))
+
     base = index * 10
     checks: list[_Check] = []
     if col.required:
-        checks.append(_Check(col.name, v.is_null(), pl.lit("valeur obligatoire absente"), base))
+        checks.append(_Check(col.name, v.is_null(), lambda: pl.lit("valeur obligatoire absente"), base))
     if col.kind in _UNREADABLE:
         checks.append(
             _Check(
                 col.name,
                 v.is_not_null() & p.is_null(),
-                _text(f"{_NOUN[col.kind]} « ", value, " »" + _UNREADABLE[col.kind]),
+                lambda: _text(f"{_NOUN[col.kind]} « ", value(), " »" + _UNREADABLE[col.kind]),
                 base + 1,
             )
         )
@@ -950,7 +953,7 @@ def _column_checks(
             _Check(
                 col.name,
                 p.is_not_null() & ~_is_in(p, list(col.codes)),
-                _text("code « ", value, f" » inconnu (codes admis : {', '.join(col.codes)})"),
+                lambda: _text("code « ", value(), f" » inconnu (codes admis : {', '.join(col.codes)})"),
                 base + 2,
             )
         )
@@ -968,7 +971,10 @@ def _column_checks(
             where = f"supérieure au maximum {_fmt(col.max or 0)}"
         checks.append(
             _Check(
-                col.name, p.is_not_null() & out, _text("valeur « ", value, f" » {where}"), base + 3
+                col.name,
+                p.is_not_null() & out,
+                lambda: _text("valeur « ", value(), f" » {where}"),
+                base + 3,
             )
         )
     if col.kind == "text" and not col.identifier:  # ids: `_identifier_problems`
@@ -976,7 +982,7 @@ def _column_checks(
             _Check(
                 col.name,
                 v.cast(pl.String).str.len_chars() > TEXT_MAX_LENGTH,
-                _text(
+                lambda: _text(
                     "texte de ",
                     v.cast(pl.String).str.len_chars(),
                     f" caractères, trop long ({TEXT_MAX_LENGTH} au plus)",
@@ -989,19 +995,18 @@ def _column_checks(
             _Check(
                 col.name,
                 p.is_not_null() & _sub_cent(v, p, dtype if dtype is not None else pl.String()),
-                _text("montant « ", value, " » plus précis que le centime (deux décimales au plus)"),
+                lambda: _text("montant « ", value(), " » plus précis que le centime (deux décimales au plus)"),
                 base + 7,
             )
         )
     if col.weekday is not None:
         day = p.dt.weekday().replace_strict(_WEEKDAYS, default=None, return_dtype=pl.String)
+        weekday = _WEEKDAYS[col.weekday]
         checks.append(
             _Check(
                 col.name,
                 p.is_not_null() & (p.dt.weekday() != col.weekday),
-                _text(
-                    "« ", value, f" » n'est pas un {_WEEKDAYS[col.weekday]} (c'est un ", day, ")"
-                ),
+                lambda: _text("« ", value(), f" » n'est pas un {weekday} (c'est un ", day, ")"),
                 base + 4,
             )
         )
@@ -1051,13 +1056,16 @@ def _identifier_problems(
             _Check(
                 c.name,
                 v.str.len_chars() > ID_MAX_LENGTH,
-                _text("identifiant de ", v.str.len_chars(), f" caractères, trop long ({ID_MAX_LENGTH} au plus)"),
+                functools.partial(
+                    _text, "identifiant de ", v.str.len_chars(), f" caractères, trop long ({ID_MAX_LENGTH} au plus)"
+                ),
                 i * 10 + 5,
             ),
             _Check(
                 c.name,
                 v.str.contains(ID_FORBIDDEN),
-                _text(
+                functools.partial(
+                    _text,
                     "identifiant contenant ",
                     what,
                     " (interdits dans un identifiant : guillemet, barre oblique inverse, "
@@ -1088,7 +1096,7 @@ def _row_checks(table: Table) -> list[_Check]:
                 _Check(
                     check.later,
                     pl.col(check.later) < pl.col(check.earlier),
-                    _template(check.reason, **values),
+                    functools.partial(_template, check.reason, **values),
                     index[check.later] * 10 + 8,
                 )
             )
@@ -1099,7 +1107,7 @@ def _row_checks(table: Table) -> list[_Check]:
                 _Check(
                     check.column,
                     pl.col(_v(check.column)).is_null() & condition,
-                    pl.lit(check.reason),
+                    functools.partial(pl.lit, check.reason),
                     index[check.column] * 10 + 9,
                 )
             )
@@ -1115,7 +1123,7 @@ def _problems(frame: pl.DataFrame, checks: list[_Check]) -> list[pl.DataFrame]:
             (pl.col(_v(check.column)) if check.value is None else check.value)
             .cast(pl.String)
             .alias("value"),
-            check.reason.alias("reason"),
+            check.reason().alias("reason"),
             pl.lit(check.order, pl.Int64).alias("_order"),
         )
         for check in checks
@@ -1290,7 +1298,7 @@ def _validate(
             _Check(
                 "(champ en trop)",
                 extra.fill_null("") != "",
-                _text(
+                lambda: _text(
                     f"ligne plus longue que l'en-tête ({raw.width} colonnes) : champ en trop « ",
                     _shown(extra),
                     " » (séparateur en trop ou valeur mal découpée ?)",
