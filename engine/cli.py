@@ -496,14 +496,29 @@ def generate(
                                      help="Format des extraits : csv ou parquet.")] = "csv",
 ) -> None:
     """Génère des extraits synthétiques (pseudonymes) pour des conventions données."""
+    import math
+
+    if not math.isfinite(scale) or scale < 0:
+        err.print(f"[bold red]Erreur[/] : échelle « {scale:g} » invalide (--scale : un nombre positif"
+                  " ou nul, 1 = portefeuilles de l'annexe 4).", highlight=False)
+        raise typer.Exit(2)
+    if fmt not in ("csv", "parquet"):
+        err.print(f"[bold red]Erreur[/] : format « {fmt} » inconnu (attendu : csv ou parquet).",
+                  highlight=False)
+        raise typer.Exit(2)
 
     def run() -> dict[str, int]:
+        import polars as pl
+
         from engine.synthetic.generate import generate as gen
         from engine.synthetic.generate import read_conventions
 
-        if not conventions.is_file():
-            raise ExtractError(f"Fichier {conventions} introuvable.")
-        return gen(read_conventions(conventions), out, seed=seed, scale=scale, fmt=fmt)
+        frame = read_conventions(conventions)
+        try:
+            return gen(frame, out, seed=seed, scale=scale, fmt=fmt)
+        except (ValueError, pl.exceptions.PolarsError) as error:  # the generator's own French
+            detail = str(error) if isinstance(error, ValueError) else "valeurs illisibles"
+            raise ExtractError(f"Fichier {conventions} : génération impossible ({detail}).") from None
 
     counts = _guard(run)
     for table, n in counts.items():

@@ -676,7 +676,7 @@ def test_same_table_twice(tmp_path):
         (
             "episodes.csv",
             b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-            "Fichier episodes.csv : illisible (contenu binaire, pas un CSV).",
+            "Fichier episodes.csv : illisible (contenu binaire, pas un CSV : octet nul ligne 3).",
         ),
         ("episodes.csv", b"", "Fichier episodes.csv : fichier vide, sans ligne d'en-tête."),
         (
@@ -684,7 +684,8 @@ def test_same_table_twice(tmp_path):
             "episode_id,beneficiary_id,convention_id,orientation_date\nE1,B\x81,C1,2024-01-10\n".encode(
                 "latin-1"
             ),
-            "Fichier episodes.csv : encodage non reconnu (ni UTF-8 ni Windows-1252).",
+            "Fichier episodes.csv : encodage non reconnu (ni UTF-8 ni Windows-1252 : octet 0x81 "
+            "ligne 2).",
         ),
         (
             "episodes.parquet",
@@ -795,7 +796,7 @@ def test_write_rejected(tmp_path):
     paths = write_rejected(x, out)
     assert paths == [out / "rejected" / "episodes.csv", out / "rejected" / "weekly_activity.csv"]
     assert not (out / "rejected" / "contracts.csv").exists()
-    back = pl.read_csv(paths[1], schema=REJECTED_SCHEMA)
+    back = pl.read_csv(paths[1], schema={**REJECTED_SCHEMA, "valeur_brute": pl.String}).drop("valeur_brute")
     assert back.rows() == [
         (
             "weekly_activity",

@@ -25,14 +25,26 @@ How a row is checked, in one pass of polars expressions per table:
    if the parent row was set aside, the reason says so and gives its line.
 
 Line numbers (`rejected.line`, `source_line` of the kept rows): for a CSV, the line in
-the file (header = line 1, first data row = line 2; exact unless a quoted value spans
-several lines); for a sheet, the row number in the sheet (the header row is the first
+the file (header = line 1, first data row = line 2; a quoted value spanning several lines
+counts them all); for a sheet, the row number in the sheet (the header row is the first
 non-empty row); for parquet, the row index + 2, as if it were a CSV with a header line.
 
 Typed parquet columns are checked directly when their type fits the kind (a `Date`
 column for a date, a number for a decimal…), otherwise read as text; sheets are read as
 text (a date cell reads `AAAA-MM-JJ 00:00:00`, whose midnight time is accepted).
-A Windows-1252 CSV is re-encoded in memory; a UTF-8 one is streamed by polars.
+
+CSV files (`_read_text_file`): the encoding is decided per file — valid UTF-8 (BOM or
+not) is streamed by polars; UTF-16/32 with a BOM and Windows-1252 are re-encoded in memory;
+a non-UTF-8 file holding UTF-8 multi-byte sequences is mixed and refused with its first bad
+line. A NUL byte anywhere refuses the file; CR-only line ends are read as such. A quoted
+value spanning several lines shifts the next rows' line numbers (counted per row, only in
+a file holding a quote). When polars cannot split the rows, `_malformed` names the first
+line with a stray quote. A row with more fields than the header makes polars stop: the
+file is then read again with one more header column (`_OVERFLOW`), and the rows with a
+non-empty field there are set aside. Ids (`Column.identifier`) are checked after the read,
+column by column: one pass of aggregates proves a column clean, and only a column not proven
+clean is checked row by row (`_identifier_problems`). Rejected rows are made spreadsheet-safe
+for writing by `spreadsheet_safe`.
 
 At scale (tens of millions of rows): a parquet file or a sheet is read into memory once,
 and its text and code columns that need no cleaning (`_clean_columns`) are kept as read,
@@ -43,16 +55,18 @@ parent ids are looked up once per run of equal ids.
 from __future__ import annotations
 
 import codecs
-import csv
-import difflib
+import errno
 import functools
 import hashlib
 import operator
+import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -61,8 +75,11 @@ import polars as pl
 from engine.load.yaml_loader import PROFILE_LIMITS, read_yaml
 from engine.model.contract import (
     DTYPES,
+    ID_FORBIDDEN,
+    ID_MAX_LENGTH,
     READ_ORDER,
     TABLES,
+    TEXT_MAX_LENGTH,
     Before,
     Column,
     RequiredWhen,
@@ -70,13 +87,16 @@ from engine.model.contract import (
 )
 from engine.model.errors import ExtractError
 from engine.model.extracts import Extracts
+from engine.model.text import closest
 
 __all__ = [
+    "RAW_VALUE",
     "REJECTED_SCHEMA",
     "SOURCE_LINE",
     "ExtractError",
     "Extracts",
     "read_extracts",
+    "spreadsheet_safe",
 ]
 
 SOURCE_LINE = "source_line"
@@ -121,6 +141,7 @@ _PARENT_TABLES = {parent for t in TABLES.values() for parent, _ in t.parents.val
 _CHUNK = 1 << 23  # bytes read at a time to hash a file and check its encoding
 _LARGE = 1 << 20  # rows from which a one-pass check over a frame is worth the streaming engine
 _HEAD = 1 << 20  # bytes enough to hold the header line
+_VALUE_MAX = 1_000  # characters of a bad value kept in `rejected.value` (cut beyond)
 
 
 # --------------------------------------------------------------------------- profile
@@ -141,14 +162,15 @@ def _norm_header(header: str) -> str:
 
 def _load_profile(path: Path, files: dict[str, str]) -> dict[str, _TableProfile]:
     """Read a source profile (YAML): per table `file`, `columns` and `codes`."""
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise ExtractError(f"Profil de source introuvable : « {path} ».")
+    _check_file(path, "Profil de source")
     doc, problems = read_yaml(path, path.name, PROFILE_LIMITS)
     if problems:
         first = problems[0]
         where = f" ligne {first.line}" if first.line else ""
         raise ExtractError(f"Profil {path.name} : YAML illisible{where}. Détail : {first.message}.")
-    files[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    files[path.name] = hashlib.sha256(_read_bytes(path)).hexdigest()
     if doc is None:
         return {}
     if isinstance(doc, dict) and "tables" in doc:
@@ -205,6 +227,12 @@ class _Raw:
     codes: dict[str, dict[str, str]]
     first_line: int = 2  # line number of the first row
     in_memory: bool = False  # `frame` holds rows already read (else it scans a file)
+    # why polars could not read the rows (French), for a CSV: the line of a stray quote
+    explain: Callable[[], str] | None = None
+    # the same table read again keeping the first field beyond the header (`_OVERFLOW`),
+    # for a CSV with a row longer than its header; `width`: the header's number of fields
+    reopen: Callable[[], _Raw] | None = None
+    width: int = 0
 
 
 def _map_headers(
@@ -233,11 +261,11 @@ def _map_headers(
         col = missing[0]
         aliases = [h for h, c in profile.columns.items() if c == col]
         free = [_norm_header(h) for h, t in zip(headers, targets, strict=True) if t is None]
-        close = difflib.get_close_matches(col, free, n=1, cutoff=0.6)
+        close = closest(col, free)
         hint = (
             f" (attendue sous le nom « {aliases[0]} » d'après le profil)"
             if aliases
-            else f" (colonne la plus proche : « {close[0]} »)"
+            else f" (colonne la plus proche : « {close} »)"
             if close
             else ""
         )
@@ -247,35 +275,202 @@ def _map_headers(
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with _open_file(path) as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _read_text_file(path: Path) -> tuple[str, bytes | None, str]:
-    """Hash a CSV and find its encoding in one pass.
+# -------------------------------------------------------------------- files and encodings
 
-    Returns the sha256, the file re-encoded in UTF-8 when it was Windows-1252 (None when
-    it already is UTF-8, so polars can read the file itself) and the header line.
+# A valid UTF-8 sequence of two to four bytes (no overlong form, no surrogate).
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+# Byte order marks of the wider Unicode encodings (UTF-32 first: it starts like UTF-16 LE).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+_OS_REASONS = {
+    errno.EACCES: "lecture refusée (droits insuffisants)",
+    errno.EPERM: "lecture refusée (droits insuffisants)",
+    errno.ENOENT: "introuvable",
+    errno.ELOOP: "boucle de liens symboliques",
+    errno.EISDIR: "c'est un dossier, pas un fichier",
+    errno.ENOTDIR: "chemin invalide (un élément du chemin n'est pas un dossier)",
+    errno.ENAMETOOLONG: "nom trop long",
+}
+
+
+def _os_reason(error: OSError) -> str:
+    """A French reason for a system error (never the system's English text)."""
+    return _OS_REASONS.get(error.errno or 0, f"illisible (erreur système n° {error.errno})")
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a file (French), or None when it is a readable file."""
+    try:
+        st = os.stat(path)
+    except OSError as error:
+        if path.is_symlink() and error.errno == errno.ENOENT:
+            return f"lien symbolique cassé (sa cible « {os.readlink(path)} » n'existe pas)"
+        return _os_reason(error)
+    if stat.S_ISDIR(st.st_mode):
+        return "c'est un dossier, pas un fichier"
+    if not stat.S_ISREG(st.st_mode):
+        return "ce n'est pas un fichier ordinaire (tube, périphérique…)"
+    if not os.access(path, os.R_OK):
+        return _os_reason(OSError(errno.EACCES, ""))
+    return None
+
+
+def _check_file(path: Path, what: str = "Fichier") -> None:
+    """Raise `ExtractError` naming `path` when it is not a readable file."""
+    reason = _not_a_file(path)
+    if reason is not None:
+        raise ExtractError(f"{what} « {path} » : {reason}.")
+
+
+class _open_file:
+    """`path.open("rb")`, a system error told in French (`ExtractError` naming the path)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self.handle = path.open("rb")
+        except OSError as error:
+            raise ExtractError(f"Fichier « {path} » : {_os_reason(error)}.") from None
+        self.path = path
+
+    def __enter__(self) -> _open_file:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.handle.close()
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.handle.read(size)
+        except OSError as error:
+            raise ExtractError(f"Fichier « {self.path} » : {_os_reason(error)}.") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    with _open_file(path) as handle:
+        return handle.read()
+
+
+def _line_of(data: bytes, offset: int, eol: bytes = b"\n") -> int:
+    """The line (1-based) holding byte `offset` of `data`."""
+    return data.count(eol, 0, offset) + 1
+
+
+@dataclass
+class _Text:
+    """A CSV file as found by `_read_text_file`."""
+
+    digest: str
+    data: bytes | None  # the file re-encoded in UTF-8 (None: polars reads the file itself)
+    header: str  # the header line
+    eol: str  # "\n" (or "\r\n") or "\r" (a file with CR line endings only)
+    quoted: bool  # the file holds a double quote (a value may then span several lines)
+
+
+def _nul(file: str, data: bytes, offset: int, eol: bytes) -> ExtractError:
+    """The error for a NUL byte at `offset`: binary content, or UTF-16 without a BOM."""
+    head = data[:4096]
+    if head.count(b"\x00") * 3 >= len(head):  # every other byte: a UTF-16 text
+        return ExtractError(
+            f"Fichier {file} : encodé en UTF-16 sans indicateur d'ordre des octets (BOM) ; "
+            "l'enregistrer en UTF-8 (ou en UTF-16 avec BOM)."
+        )
+    line = _line_of(data, offset, eol)
+    where = "" if line == 1 else f" : octet nul ligne {line}"
+    return ExtractError(f"Fichier {file} : illisible (contenu binaire, pas un CSV{where}).")
+
+
+def _eol_of(head: bytes) -> bytes:
+    return b"\r" if b"\n" not in head and b"\r" in head else b"\n"
+
+
+def _from_unicode(path: Path, raw: bytes, codec: str, label: str) -> bytes:
+    """A UTF-16 or UTF-32 file (with its BOM) re-encoded in UTF-8."""
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].decode(codec, errors="replace").count("\n") + 1
+        raise ExtractError(
+            f"Fichier {path.name} : texte {label} invalide ligne {line} ; l'enregistrer en UTF-8."
+        ) from None
+    data = text.encode("utf-8")
+    if b"\x00" in data:
+        raise _nul(path.name, data, data.index(b"\x00"), _eol_of(data[:_HEAD]))
+    return data
+
+
+def _from_cp1252(path: Path, raw: bytes) -> bytes:
+    """A file that is not UTF-8: Windows-1252 re-encoded in UTF-8, unless it is mixed."""
+    if _UTF8_MULTIBYTE.search(raw):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = _line_of(raw, error.start, _eol_of(raw[:_HEAD]))
+            byte = raw[error.start]
+            raise ExtractError(
+                f"Fichier {path.name} : encodage mélangé : le fichier est en UTF-8 mais la "
+                f"ligne {line} ne l'est pas (octet 0x{byte:02X}, sans doute du Windows-1252) ; "
+                "enregistrer tout le fichier dans un seul encodage."
+            ) from None
+    try:
+        return raw.decode("cp1252").encode("utf-8")
+    except UnicodeDecodeError as error:
+        line = _line_of(raw, error.start, _eol_of(raw[:_HEAD]))
+        raise ExtractError(
+            f"Fichier {path.name} : encodage non reconnu (ni UTF-8 ni Windows-1252 : octet "
+            f"0x{raw[error.start]:02X} ligne {line})."
+        ) from None
+
+
+def _read_text_file(path: Path) -> _Text:
+    """Hash a CSV and find its encoding, line endings and header line in one pass.
+
+    Encodings, decided per file: valid UTF-8 (with or without BOM) is UTF-8 and streamed by
+    polars; UTF-16 or UTF-32 with a BOM is re-encoded in memory; a file that is not valid
+    UTF-8 but holds UTF-8 multi-byte sequences is mixed (an error naming the first line that
+    does not decode); any other file is Windows-1252, re-encoded in memory. A NUL byte,
+    wherever it is, makes the file binary. A file with CR line endings only is read with CR
+    as the end of line.
     """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8, head = True, b""
-    with path.open("rb") as handle:
+    utf8, head, offset = True, b"", 0
+    lf = quoted = False
+    with _open_file(path) as handle:
         while chunk := handle.read(_CHUNK):
-            if len(head) < _HEAD and b"\n" not in head:
+            if offset == 0:
+                for bom, codec, label in _BOMS:
+                    if chunk.startswith(bom):
+                        raw = chunk + handle.read()
+                        return _text_of(path, hashlib.sha256(raw).hexdigest(),
+                                        _from_unicode(path, raw, codec, label))
+            if b"\x00" in chunk:
+                data = _read_bytes(path)
+                raise _nul(path.name, data, offset + chunk.index(b"\x00"), _eol_of(data[:_HEAD]))
+            if len(head) < _HEAD and b"\n" not in head and b"\r" not in head:
                 head += chunk[: _HEAD - len(head)]
-                if b"\x00" in head:
-                    raise ExtractError(
-                        f"Fichier {path.name} : illisible (contenu binaire, pas un CSV)."
-                    )
             digest.update(chunk)
+            lf = lf or b"\n" in chunk
+            quoted = quoted or b'"' in chunk
             if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
                     utf8 = False
+            offset += len(chunk)
     if utf8:
         try:
             decoder.decode(b"", final=True)
@@ -283,17 +478,31 @@ def _read_text_file(path: Path) -> tuple[str, bytes | None, str]:
             utf8 = False
     if not head.strip():
         raise ExtractError(f"Fichier {path.name} : fichier vide, sans ligne d'en-tête.")
-    converted = None
     if not utf8:
-        try:
-            converted = path.read_bytes().decode("cp1252").encode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ExtractError(
-                f"Fichier {path.name} : encodage non reconnu (ni UTF-8 ni Windows-1252)."
-            ) from error
-        head = converted[:_HEAD]
-    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
-    return digest.hexdigest(), converted, header.lstrip("\ufeff").rstrip("\r")
+        return _text_of(path, digest.hexdigest(), _from_cp1252(path, _read_bytes(path)))
+    eol = "\n" if lf or b"\r" not in head else "\r"
+    return _Text(digest.hexdigest(), None, _header_line(path, head, offset, eol), eol, quoted)
+
+
+def _text_of(path: Path, digest: str, data: bytes) -> _Text:
+    """`_Text` of a file re-encoded in memory."""
+    if not data.strip():
+        raise ExtractError(f"Fichier {path.name} : fichier vide, sans ligne d'en-tête.")
+    head = data[:_HEAD]
+    eol = "\n" if b"\n" in data or b"\r" not in head else "\r"
+    return _Text(digest, data, _header_line(path, head, len(data), eol), eol, b'"' in data)
+
+
+def _header_line(path: Path, head: bytes, size: int, eol: str) -> str:
+    """The first line of `head` (the file's first `_HEAD` bytes; `size` bytes in all)."""
+    end = head.find(eol[-1].encode())
+    if end < 0 and size > len(head):
+        raise ExtractError(
+            f"Fichier {path.name} : ligne d'en-tête de plus de {_HEAD} octets (ou fichier sans "
+            "fin de ligne) ; illisible."
+        )
+    line = head if end < 0 else head[:end]
+    return line.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
 
 
 def _separator(header: str) -> str:
@@ -303,22 +512,104 @@ def _separator(header: str) -> str:
     return best if counts[best] else ","
 
 
+def _header_fields(header: str, sep: str, file: str) -> list[str]:
+    """Split the header line as polars splits the rows (quotes, any field length)."""
+    try:
+        row = pl.read_csv(
+            header.encode("utf-8") + b"\n", has_header=False, separator=sep,
+            infer_schema=False, truncate_ragged_lines=True,
+        ).row(0)
+    except pl.exceptions.PolarsError:
+        raise ExtractError(
+            f"Fichier {file}, ligne 1 : en-tête illisible (guillemet mal placé ?)."
+        ) from None
+    return ["" if cell is None else str(cell) for cell in row]
+
+
+_OVERFLOW = "__overflow"  # the first field beyond the header, when a row has more
+
+
 def _open_csv(path: Path, table: Table, profile: _TableProfile, files: dict[str, str]) -> _Raw:
-    digest, converted, header = _read_text_file(path)
-    files[path.name] = digest
-    sep = _separator(header)
-    headers = next(csv.reader([header], delimiter=sep))
+    text = _read_text_file(path)
+    files[path.name] = text.digest
+    sep = _separator(text.header)
+    headers = _header_fields(text.header, sep, path.name)
     targets = _map_headers(headers, table, profile, path.name)
     names = [t or f"__extra_{i}" for i, t in enumerate(targets)]
-    lf = pl.scan_csv(
-        converted if converted is not None else path,
-        separator=sep,
-        infer_schema=False,
-        new_columns=names,
-        truncate_ragged_lines=True,
-        encoding="utf8",
+
+    def frame(ragged: bool) -> pl.LazyFrame:
+        source: Path | bytes = text.data if text.data is not None else path
+        columns = names
+        if ragged:  # one more column in the header line: the first field beyond it
+            data = text.data if text.data is not None else _read_bytes(path)
+            end = data.find(text.eol[-1].encode())
+            end = len(data) if end < 0 else end
+            line = data[:end].rstrip(b"\r")
+            source = line + f"{sep}{_OVERFLOW}".encode() + data[end:]
+            columns = [*names, _OVERFLOW]
+        lf = pl.scan_csv(
+            source,
+            separator=sep,
+            infer_schema=False,
+            new_columns=columns,
+            truncate_ragged_lines=ragged,
+            encoding="utf8",
+            eol_char=text.eol[-1],
+        ).with_row_index(SOURCE_LINE, offset=2)
+        if text.quoted:  # a quoted value may hold line ends: the next rows start lower
+            breaks = pl.sum_horizontal(
+                pl.col(c).str.count_matches(text.eol[-1], literal=True) for c in columns
+            )
+            lf = lf.with_columns(pl.col(SOURCE_LINE) + (breaks.cum_sum() - breaks))
+        keep = [t for t in targets if t] + ([_OVERFLOW] if ragged else [])
+        return lf.select(pl.col(SOURCE_LINE).cast(pl.Int64), *keep)
+
+    def explain() -> str:
+        data = text.data if text.data is not None else _read_bytes(path)
+        return _malformed(path.name, data, sep, text.eol[-1])
+
+    raw = _Raw(table.name, path.name, frame(False), profile.codes, explain=explain)
+    raw.reopen = lambda: replace(raw, frame=frame(True), reopen=None, width=len(names))
+    return raw
+
+
+def _malformed(file: str, data: bytes, sep: str, eol: str) -> str:
+    """Say why polars could not split a CSV into rows: the first line with a stray quote."""
+    s = re.escape(sep)
+    field = f'(?:[^"{s}]*|"(?:[^"]|"")*")'
+    opened = '"(?:[^"]|"")*'
+    tail = f"(?:{s}{field})*(?:{s}{opened})?\r?$"
+    starts = f"^(?:{opened}|{field}{tail})"  # a line that starts outside quotes
+    goes_on = f"^(?:[^\"]|\"\")*(?:\"{tail})?$"  # a line that starts inside a quoted value
+    try:
+        lines = pl.read_csv(
+            data, has_header=False, separator="\x00", quote_char=None, new_columns=["l"],
+            infer_schema=False, eol_char=eol, truncate_ragged_lines=True,
+        ).with_columns(pl.col("l").fill_null(""))
+    except pl.exceptions.PolarsError:
+        return f"Fichier {file} : CSV mal formé, illisible."
+    quotes = pl.col("l").str.count_matches('"', literal=True)
+    inside = ((quotes.cum_sum() - quotes) % 2) == 1
+    ok = pl.when(inside).then(pl.col("l").str.contains(goes_on)).otherwise(
+        pl.col("l").str.contains(starts)
     )
-    return _Raw(table.name, path.name, _with_line(lf, targets, 2), profile.codes)
+    found = lines.with_row_index("n", offset=1).with_columns(
+        ok.alias("ok"), inside.alias("inside"), quotes.alias("q")
+    )
+    bad = found.filter(~pl.col("ok"))
+    if bad.height:
+        return (
+            f"Fichier {file}, ligne {bad['n'][0]} : guillemet mal placé (CSV mal formé) ; une "
+            'valeur qui contient un guillemet s\'écrit entre guillemets, le guillemet doublé '
+            '(« "A""B" » pour A"B).'
+        )
+    opening = found.filter(~pl.col("inside") & (pl.col("q") % 2 == 1))
+    if int(found["q"].sum()) % 2 and opening.height:
+        return (
+            f"Fichier {file}, ligne {opening['n'][-1]} : guillemet ouvert et jamais refermé "
+            "(CSV mal formé)."
+        )
+    return f"Fichier {file} : CSV mal formé (guillemets mal appariés ?), illisible."
 
 
 def _with_line(lf: pl.LazyFrame, targets: list[str | None], first: int) -> pl.LazyFrame:
@@ -343,7 +634,12 @@ def _open_parquet(path: Path, table: Table, profile: _TableProfile, files: dict[
         targets = _map_headers(names, table, profile, path.name)
         lf = lf.select(pl.col(n).alias(t) for n, t in zip(names, targets, strict=True) if t)
         # Read once: the checks make several passes, and typed columns are kept as read.
-        frame = _collect(_with_line(lf, [t for t in targets if t], 2), path.name, False)
+        try:
+            frame = _collect(_with_line(lf, [t for t in targets if t], 2), path.name, False)
+        except (_Unreadable, _Ragged):
+            raise ExtractError(
+                f"Fichier {path.name} : illisible (fichier Parquet endommagé)."
+            ) from None
         files[path.name] = digest.result()
     return _Raw(table.name, path.name, frame.lazy(), profile.codes, in_memory=True)
 
@@ -406,12 +702,17 @@ class _Workbook:
     def open(self, sheet: str, table: Table, profile: _TableProfile) -> _Raw:
         file = f"{self.path.name} (feuille {sheet})"
         try:
-            frame = self.reader.load_sheet(sheet, dtypes="string").to_polars()
+            # header_row=None: the header row read as a row, so that a header given twice is
+            # seen as such (fastexcel would rename it `name_1`)
+            cells = self.reader.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
         except Exception as error:  # noqa: BLE001
             raise ExtractError(f"Fichier {file} : feuille illisible.") from error
-        targets = _map_headers(frame.columns, table, profile, file)
-        frame = frame.select(
-            pl.col(n).alias(t) for n, t in zip(frame.columns, targets, strict=True) if t
+        if cells.height == 0:
+            raise ExtractError(f"Fichier {file} : feuille vide, sans ligne d'en-tête.")
+        headers = ["" if h is None else str(h) for h in cells.row(0)]
+        targets = _map_headers(headers, table, profile, file)
+        frame = cells.slice(1).select(
+            pl.col(n).alias(t) for n, t in zip(cells.columns, targets, strict=True) if t
         )
         first = _xlsx_first_row(self.path, sheet) + 1
         return _Raw(
@@ -430,18 +731,26 @@ class _Folder:
     def __init__(self, path: Path, files: dict[str, str]) -> None:
         self.path = path
         self.files = files
-        self.listing = {p.name.lower(): p for p in path.iterdir() if p.is_file()}
+        try:
+            entries = list(path.iterdir())
+        except OSError as error:
+            raise ExtractError(f"Dossier « {path} » : {_os_reason(error)}.") from None
+        # every entry, files or not: a table's name that is not a readable file stops the run
+        self.listing = {p.name.lower(): p for p in entries}
 
     def find(self, table: str, profile: _TableProfile) -> Path | None:
         if profile.file:
             path = self.path / profile.file
-            if not path.is_file():
+            if not path.exists() and not path.is_symlink():
                 raise ExtractError(
                     f"Dossier {self.path} : fichier « {profile.file} » (table {table}, "
                     "d'après le profil) introuvable."
                 )
+            _check_file(path)
             return path
         found = [self.listing[n] for n in (f"{table}.csv", f"{table}.parquet") if n in self.listing]
+        for path in found:
+            _check_file(path)  # a folder, a broken link, a loop, an unreadable file: stop
         if len(found) > 1:
             raise ExtractError(
                 f"Dossier {self.path} : la table {table} est fournie deux fois "
@@ -464,8 +773,9 @@ class _Check:
 
     column: str
     flag: pl.Expr
-    reason: pl.Expr
+    reason: Callable[[], pl.Expr]  # built only when a row is flagged (saves plan building)
     order: int
+    value: pl.Expr | None = None  # the value reported (default: the column's, as read)
 
 
 def _v(name: str) -> str:
@@ -592,23 +902,47 @@ _UNREADABLE = {
 _NOUN = {"date": "date", "bool": "valeur", "int": "nombre", "decimal": "nombre", "hours": "nombre"}
 
 
-def _column_checks(col: Column, index: int, clean: bool = False) -> list[_Check]:
+def _shown(value: pl.Expr) -> pl.Expr:
+    """A value as quoted in a reason: cut after 50 characters when longer than 60."""
+    return (
+        pl.when(value.str.len_chars() > 60)
+        .then(pl.concat_str([value.str.slice(0, 50), pl.lit("…")]))
+        .otherwise(value)
+    )
+
+
+def _sub_cent(v: pl.Expr, p: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Whether an amount (`v` as read, `p` parsed) is not a whole number of cents."""
+    if _direct("decimal", dtype):
+        exact = v if isinstance(dtype, pl.Decimal) else p
+        return exact.round(2) != exact
+    # more than two decimals, not all zero (a number in plain notation), or once parsed
+    return _numeric_text(v).str.contains(r"\.\d{2}\d*[1-9]\d*$") | (p.round(2) != p)
+
+
+def _column_checks(
+    col: Column, index: int, clean: bool = False, dtype: pl.DataType | None = None
+) -> list[_Check]:
     """List the checks of one column, in the order they are reported.
 
     A `clean` code column (`_clean_columns`) holds known codes only: its code check is left out.
+    `dtype`: the column's type as read (text when not told).
     """
     v, p = pl.col(_v(col.name)), pl.col(col.name)
-    value = v.cast(pl.String)
+
+    def value() -> pl.Expr:
+        return _shown(v.cast(pl.String))
+
     base = index * 10
     checks: list[_Check] = []
     if col.required:
-        checks.append(_Check(col.name, v.is_null(), pl.lit("valeur obligatoire absente"), base))
+        checks.append(_Check(col.name, v.is_null(), lambda: pl.lit("valeur obligatoire absente"), base))
     if col.kind in _UNREADABLE:
         checks.append(
             _Check(
                 col.name,
                 v.is_not_null() & p.is_null(),
-                _text(f"{_NOUN[col.kind]} « ", value, " »" + _UNREADABLE[col.kind]),
+                lambda: _text(f"{_NOUN[col.kind]} « ", value(), " »" + _UNREADABLE[col.kind]),
                 base + 1,
             )
         )
@@ -617,7 +951,7 @@ def _column_checks(col: Column, index: int, clean: bool = False) -> list[_Check]
             _Check(
                 col.name,
                 p.is_not_null() & ~_is_in(p, list(col.codes)),
-                _text("code « ", value, f" » inconnu (codes admis : {', '.join(col.codes)})"),
+                lambda: _text("code « ", value(), f" » inconnu (codes admis : {', '.join(col.codes)})"),
                 base + 2,
             )
         )
@@ -635,22 +969,115 @@ def _column_checks(col: Column, index: int, clean: bool = False) -> list[_Check]
             where = f"supérieure au maximum {_fmt(col.max or 0)}"
         checks.append(
             _Check(
-                col.name, p.is_not_null() & out, _text("valeur « ", value, f" » {where}"), base + 3
+                col.name,
+                p.is_not_null() & out,
+                lambda: _text("valeur « ", value(), f" » {where}"),
+                base + 3,
+            )
+        )
+    if col.kind == "text" and not col.identifier:  # ids: `_identifier_problems`
+        checks.append(
+            _Check(
+                col.name,
+                v.cast(pl.String).str.len_chars() > TEXT_MAX_LENGTH,
+                lambda: _text(
+                    "texte de ",
+                    v.cast(pl.String).str.len_chars(),
+                    f" caractères, trop long ({TEXT_MAX_LENGTH} au plus)",
+                ),
+                base + 5,
+            )
+        )
+    if col.money:
+        checks.append(
+            _Check(
+                col.name,
+                p.is_not_null() & _sub_cent(v, p, dtype if dtype is not None else pl.String()),
+                lambda: _text("montant « ", value(), " » plus précis que le centime (deux décimales au plus)"),
+                base + 7,
             )
         )
     if col.weekday is not None:
         day = p.dt.weekday().replace_strict(_WEEKDAYS, default=None, return_dtype=pl.String)
+        weekday = _WEEKDAYS[col.weekday]
         checks.append(
             _Check(
                 col.name,
                 p.is_not_null() & (p.dt.weekday() != col.weekday),
-                _text(
-                    "« ", value, f" » n'est pas un {_WEEKDAYS[col.weekday]} (c'est un ", day, ")"
-                ),
+                lambda: _text("« ", value(), f" » n'est pas un {weekday} (c'est un ", day, ")"),
                 base + 4,
             )
         )
     return checks
+
+
+_ASCII_FORBIDDEN = [chr(i) for i in range(32)] + ['"', "\\", "\x7f"]
+
+
+def _identifier_problems(
+    frame: pl.DataFrame, cols: list[Column], references: set[str]
+) -> tuple[pl.Series, list[pl.DataFrame]]:
+    """Flag the rows with a bad id (`contract.ID_MAX_LENGTH`, `ID_FORBIDDEN`) and list why.
+
+    `frame`: the rows read (in memory), ids stripped. One pass of aggregates per id column
+    proves it clean (no forbidden ASCII character, no id over the limit in bytes, every id
+    ASCII); only a column it does not prove clean is checked row by row. The `references`
+    to a parent table are not checked here: only the ids of kept parent rows (checked ids)
+    are accepted there, so a bad id is set aside as an unknown parent.
+    """
+    flags = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    problems: list[pl.DataFrame] = []
+    ids = [(i, c) for i, c in enumerate(cols) if c.identifier and c.name not in references]
+    if not ids or frame.height == 0:
+        return flags, problems
+    maybe = frame.select(
+        (
+            pl.col(c.name).str.contains_any(_ASCII_FORBIDDEN).any()
+            | (pl.col(c.name).str.len_bytes().max() > ID_MAX_LENGTH)
+            | (pl.col(c.name).str.len_chars().sum() != pl.col(c.name).str.len_bytes().sum())
+        ).alias(c.name)
+        for _, c in ids
+    ).row(0, named=True)
+    for i, c in ids:
+        if not maybe[c.name]:
+            continue
+        v = pl.col(c.name)
+        forbidden = v.str.extract(f"({ID_FORBIDDEN})")
+        what = (
+            pl.when(forbidden == '"')
+            .then(pl.lit("un guillemet « \" »"))
+            .when(forbidden == "\\")
+            .then(pl.lit("une barre oblique inverse « \\ »"))
+            .otherwise(pl.lit("un caractère de contrôle ou invisible"))
+        )
+        checks = [
+            _Check(
+                c.name,
+                v.str.len_chars() > ID_MAX_LENGTH,
+                functools.partial(
+                    _text, "identifiant de ", v.str.len_chars(), f" caractères, trop long ({ID_MAX_LENGTH} au plus)"
+                ),
+                i * 10 + 5,
+            ),
+            _Check(
+                c.name,
+                v.str.contains(ID_FORBIDDEN),
+                functools.partial(
+                    _text,
+                    "identifiant contenant ",
+                    what,
+                    " (interdits dans un identifiant : guillemet, barre oblique inverse, "
+                    "caractères de contrôle ou invisibles)",
+                ),
+                i * 10 + 6,
+            ),
+        ]
+        bad = frame.select(pl.any_horizontal(ch.flag.fill_null(False) for ch in checks)).to_series()
+        if bad.any():
+            flags = flags | bad
+            rows = frame.filter(bad).select(SOURCE_LINE, pl.col(c.name), pl.col(c.name).alias(_v(c.name)))
+            problems += _problems(rows, checks)
+    return flags, problems
 
 
 def _row_checks(table: Table) -> list[_Check]:
@@ -660,14 +1087,14 @@ def _row_checks(table: Table) -> list[_Check]:
     for check in table.checks:
         if isinstance(check, Before):
             values = {
-                "later": pl.col(_v(check.later)).cast(pl.String),
-                "earlier": pl.col(_v(check.earlier)).cast(pl.String),
+                "later": _shown(pl.col(_v(check.later)).cast(pl.String)),
+                "earlier": _shown(pl.col(_v(check.earlier)).cast(pl.String)),
             }
             checks.append(
                 _Check(
                     check.later,
                     pl.col(check.later) < pl.col(check.earlier),
-                    _template(check.reason, **values),
+                    functools.partial(_template, check.reason, **values),
                     index[check.later] * 10 + 8,
                 )
             )
@@ -678,7 +1105,7 @@ def _row_checks(table: Table) -> list[_Check]:
                 _Check(
                     check.column,
                     pl.col(_v(check.column)).is_null() & condition,
-                    pl.lit(check.reason),
+                    functools.partial(pl.lit, check.reason),
                     index[check.column] * 10 + 9,
                 )
             )
@@ -691,8 +1118,10 @@ def _problems(frame: pl.DataFrame, checks: list[_Check]) -> list[pl.DataFrame]:
         frame.filter(check.flag.fill_null(False)).select(
             pl.col(SOURCE_LINE).alias("line"),
             pl.lit(check.column, pl.String).alias("column"),
-            pl.col(_v(check.column)).cast(pl.String).alias("value"),
-            check.reason.alias("reason"),
+            (pl.col(_v(check.column)) if check.value is None else check.value)
+            .cast(pl.String)
+            .alias("value"),
+            check.reason().alias("reason"),
             pl.lit(check.order, pl.Int64).alias("_order"),
         )
         for check in checks
@@ -708,14 +1137,40 @@ class _Parent:
     set_aside: pl.DataFrame  # key -> `_pline`, the first line of a key with no kept row
 
 
+class _Ragged(Exception):
+    """A CSV row has more fields than the header (read again with `_Raw.reopen`)."""
+
+
+class _Unreadable(Exception):
+    """Polars could not read the rows (told in French by `_Raw.explain`)."""
+
+
 def _collect(lf: pl.LazyFrame, file: str, streaming: bool) -> pl.DataFrame:
     try:
         return lf.collect(engine="streaming" if streaming else "in-memory")
-    except (pl.exceptions.PolarsError, OSError) as error:
-        detail = (
-            str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        )
-        raise ExtractError(f"Fichier {file} : contenu illisible ({detail}).") from error
+    except pl.exceptions.PolarsError as error:
+        if "more fields than defined" in str(error):
+            raise _Ragged from None
+        raise _Unreadable from error
+    except OSError as error:
+        raise ExtractError(f"Fichier {file} : {_os_reason(error)}.") from None
+
+
+def _checked(
+    raw: _Raw, table: Table, parents: dict[str, _Parent]
+) -> tuple[_Raw, tuple[pl.DataFrame, pl.DataFrame, dict[str, int], pl.DataFrame]]:
+    """`_validate`, a CSV row longer than its header read again, a reading failure in French."""
+    try:
+        try:
+            return raw, _validate(raw, table, parents)
+        except _Ragged:
+            if raw.reopen is None:
+                raise _Unreadable from None
+            raw = raw.reopen()
+            return raw, _validate(raw, table, parents)
+    except _Unreadable:
+        message = raw.explain() if raw.explain else f"Fichier {raw.file} : contenu illisible."
+        raise ExtractError(message) from None
 
 
 def _clean_columns(raw: _Raw, cols: list[Column], dtypes: dict[str, pl.DataType]) -> set[str]:
@@ -819,7 +1274,10 @@ def _validate(
             _v(c.name) for c in cols if c.name not in clean and not _direct(c.kind, dtypes[c.name])
         ]
         lf = lf.with_columns(pl.when(pl.col(v) != "").then(pl.col(v)).alias(v) for v in texts)
-        lf = lf.filter(~pl.all_horizontal(pl.col(_v(c.name)).is_null() for c in cols))
+        blank = [pl.col(_v(c.name)).is_null() for c in cols]
+        if _OVERFLOW in schema:
+            blank.append(pl.col(_OVERFLOW).str.strip_chars().fill_null("") == "")
+        lf = lf.filter(~pl.all_horizontal(blank))
         return lf.with_columns(
             (
                 pl.col(_v(c.name))
@@ -830,8 +1288,23 @@ def _validate(
         )
 
     checks = [
-        ch for i, c in enumerate(cols) for ch in _column_checks(c, i, c.name in clean)
+        ch for i, c in enumerate(cols) for ch in _column_checks(c, i, c.name in clean, dtypes[c.name])
     ] + _row_checks(table)
+    if _OVERFLOW in schema:  # a CSV read again: its rows longer than the header
+        extra = pl.col(_OVERFLOW).str.strip_chars()
+        checks.append(
+            _Check(
+                "(champ en trop)",
+                extra.fill_null("") != "",
+                lambda: _text(
+                    f"ligne plus longue que l'en-tête ({raw.width} colonnes) : champ en trop « ",
+                    _shown(extra),
+                    " » (séparateur en trop ou valeur mal découpée ?)",
+                ),
+                -1,
+                extra,
+            )
+        )
     bad = pl.any_horizontal(ch.flag.fill_null(False) for ch in checks) if checks else pl.lit(False)
     # Rows in memory: the in-memory engine keeps their chunks, so that the columns kept as
     # read are not copied (the streaming engine would cut them unlike the computed ones).
@@ -854,7 +1327,9 @@ def _validate(
         )
         problems += _problems(flagged, checks)
 
-    set_aside = frame["_bad"]
+    ids, id_problems = _identifier_problems(frame, cols, set(table.parents))
+    set_aside = frame["_bad"] | ids
+    problems += id_problems
     if table.key:
         key = list(table.key)
         dup = _duplicates(frame, key)
@@ -912,7 +1387,7 @@ def _validate(
                     .then(
                         _text(f"{noun} {dropped} (ligne ", pl.col("_pline"), f" de {parent.file})")
                     )
-                    .otherwise(_text(f"{noun} « ", pl.col(col), f" » {unknown} ({where})"))
+                    .otherwise(_text(f"{noun} « ", _shown(pl.col(col)), f" » {unknown} ({where})"))
                     .alias("reason"),
                     pl.lit(910 + i, pl.Int64).alias("_order"),
                 )
@@ -929,7 +1404,10 @@ def _validate(
             pl.lit(raw.file, pl.String).alias("file"),
             pl.col("line").cast(pl.Int64),
             "column",
-            "value",
+            pl.when(pl.col("value").str.len_chars() > _VALUE_MAX)
+            .then(pl.concat_str([pl.col("value").str.slice(0, _VALUE_MAX), pl.lit("…")]))
+            .otherwise(pl.col("value"))
+            .alias("value"),
             "reason",
         )
         if problems
@@ -983,12 +1461,15 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
     data = Path(data)
     files: dict[str, str] = {}
     profiles = _load_profile(Path(profile), files) if profile is not None else {}
-    if not data.exists():
+    if not data.exists() and not data.is_symlink():
         raise ExtractError(f"Données introuvables : « {data} » n'existe pas.")
+    if not data.exists():
+        _check_file(data, "Données")  # a broken link, a loop
     source: _Folder | _Workbook
     if data.is_dir():
         source = _Folder(data, files)
     elif data.suffix.lower() == ".xlsx":
+        _check_file(data, "Données")
         source = _Workbook(data, files)
     else:
         raise ExtractError(
@@ -1024,7 +1505,7 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
                     pl.DataFrame(schema={table.key[0]: pl.String(), "_pline": pl.Int64()}),
                 )
             continue
-        kept, problems, count, frame = _validate(raw, table, parents)
+        raw, (kept, problems, count, frame) = _checked(raw, table, parents)
         tables[name], counts[name] = kept, count
         rejected.append(problems)
         if name in _PARENT_TABLES:
@@ -1040,3 +1521,32 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
     )
 
 
+# --------------------------------------------------------------------------- spreadsheets
+
+RAW_VALUE = "valeur_brute"
+_FORMULA = r"^[=+\-@\t\r]"  # a cell a spreadsheet would read as a formula
+
+
+def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` (rejected rows) as a spreadsheet may open it: formulas shown as text.
+
+    Every text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+    leading apostrophe (`'=1+1`), which spreadsheets read as "this is text". The exact value
+    stays available in `valeur_brute`, placed after `value`: the value as a JSON string
+    (`"=1+1"`, `null` when missing), which starts with a quote and so is never a formula.
+    """
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    safe = frame.with_columns(
+        pl.when(pl.col(name).str.contains(_FORMULA))
+        .then(pl.concat_str([pl.lit("'"), pl.col(name)]))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in texts
+    )
+    if "value" not in frame.columns or frame.schema["value"] != pl.String:
+        return safe
+    encoded = pl.struct(pl.col("value").alias("v")).struct.json_encode()
+    raw = encoded.str.slice(5, encoded.str.len_chars() - 6).alias(RAW_VALUE)
+    columns = list(frame.columns)
+    columns.insert(columns.index("value") + 1, RAW_VALUE)
+    return safe.with_columns(frame.select(raw).to_series()).select(columns)

@@ -15,6 +15,22 @@ Column kinds and the polars dtype a kept row has after reading:
 | int       | pl.Int64            |                                                            |
 | decimal   | pl.Decimal(38, 6)   | exact: money, ETP, rates (decimal comma or point)         |
 | hours     | pl.Float64          | weekly hours, compared with thresholds, never summed to €  |
+
+Beyond the kinds, two flags make a column stricter than `extracts.md` says in words:
+
+- `identifier`: the ids of rows and people (every `*_id` column). An id is at most
+  `ID_MAX_LENGTH` (200) characters, with no character of `ID_FORBIDDEN`: no double quote,
+  no backslash, no control character (Unicode Cc: tab, new line, NUL…), no invisible format
+  character (Cf: zero-width space, bidi marks, BOM) and no line or paragraph separator. Any
+  other character is allowed (letters with accents, digits, spaces inside, `-_./:#`…). These
+  are the ids the decision layer can carry as fact ids; a row with a bad id is set aside
+  with its line like any other bad value. A reference to a parent (`Table.parents`, e.g.
+  `episodes.convention_id`) is checked through its parent: only the ids of kept parent
+  rows are accepted, so a bad id there is set aside as an unknown parent.
+- `money`: an amount in euros; it must be a whole number of cents (at most two decimals
+  that are not zero: `53700.50` and `53700.500` are cents, `53700.545` is not).
+
+Any text cell longer than `TEXT_MAX_LENGTH` characters is a bad value too.
 """
 
 from __future__ import annotations
@@ -27,6 +43,11 @@ import polars as pl
 Kind = Literal["text", "code", "date", "bool", "int", "decimal", "hours"]
 
 DECIMAL = pl.Decimal(38, 6)
+
+ID_MAX_LENGTH = 200
+# The characters an identifier may not hold (a Rust regex class, as polars reads it).
+ID_FORBIDDEN = r'[\p{Cc}\p{Cf}\p{Zl}\p{Zp}"\\]'
+TEXT_MAX_LENGTH = 4_000
 
 DTYPES: dict[str, pl.DataType] = {
     "text": pl.String(),
@@ -53,6 +74,10 @@ class Column:
     unique: bool = False
     # ISO weekday a date must fall on (1 = Monday), e.g. weekly_activity.week_start.
     weekday: int | None = None
+    # an id of a row or a person: at most ID_MAX_LENGTH characters, none of ID_FORBIDDEN
+    identifier: bool = False
+    # an amount in euros: a whole number of cents
+    money: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,7 +166,7 @@ TABLES: dict[str, Table] = {
         Table(
             "conventions",
             (
-                C("convention_id", "text", required=True, unique=True),
+                C("convention_id", "text", identifier=True, required=True, unique=True),
                 C("structure", "text", required=True),
                 C("territory", "text", required=True),
                 C("dispositif", "code", required=True, codes=DISPOSITIFS),
@@ -150,8 +175,8 @@ TABLES: dict[str, Table] = {
                 C("places_max", "int", min=0),
                 C("diagnostics_target", "int", min=0),
                 C("participants_target", "int", min=0),
-                C("amount_eur", "decimal", required=True, min=0),
-                C("paid_eur", "decimal", default=0, min=0),
+                C("amount_eur", "decimal", money=True, required=True, min=0),
+                C("paid_eur", "decimal", money=True, default=0, min=0),
                 C("period_start", "date", required=True),
                 C("period_end", "date", required=True),
                 C("budget_line", "text"),
@@ -189,8 +214,8 @@ TABLES: dict[str, Table] = {
                 C("budget_line", "text", required=True, unique=True),
                 C("label", "text"),
                 C("imputation", "text"),
-                C("ae_eur", "decimal"),
-                C("available_eur", "decimal"),
+                C("ae_eur", "decimal", money=True),
+                C("available_eur", "decimal", money=True),
             ),
             key=("budget_line",),
         ),
@@ -200,7 +225,7 @@ TABLES: dict[str, Table] = {
                 C("scope", "code", required=True, codes=SCOPES),
                 C("key", "text", required=True),
                 C("label", "text"),
-                C("amount_eur", "decimal"),
+                C("amount_eur", "decimal", money=True),
                 C("places", "int", min=0),
                 C("diagnostics", "int", min=0),
                 C("participants", "int", min=0),
@@ -216,9 +241,9 @@ TABLES: dict[str, Table] = {
         Table(
             "episodes",
             (
-                C("episode_id", "text", required=True, unique=True),
-                C("beneficiary_id", "text", required=True),
-                C("convention_id", "text", required=True),
+                C("episode_id", "text", identifier=True, required=True, unique=True),
+                C("beneficiary_id", "text", identifier=True, required=True),
+                C("convention_id", "text", identifier=True, required=True),
                 C("orientation_date", "date", required=True),
                 C("exit_date", "date"),
                 C("exit_reason", "code", codes=EXIT_REASONS),
@@ -241,8 +266,8 @@ TABLES: dict[str, Table] = {
         Table(
             "appointments",
             (
-                C("appointment_id", "text", required=True, unique=True),
-                C("episode_id", "text", required=True),
+                C("appointment_id", "text", identifier=True, required=True, unique=True),
+                C("episode_id", "text", identifier=True, required=True),
                 C("date", "date", required=True),
                 C("mode", "code", required=True, codes=MODES),
                 C("status", "code", required=True, codes=APPOINTMENT_STATUS),
@@ -254,8 +279,8 @@ TABLES: dict[str, Table] = {
         Table(
             "contracts",
             (
-                C("contract_id", "text", required=True, unique=True),
-                C("episode_id", "text", required=True),
+                C("contract_id", "text", identifier=True, required=True, unique=True),
+                C("episode_id", "text", identifier=True, required=True),
                 C("kind", "code", required=True, codes=CONTRACT_KINDS),
                 C("signed_date", "date", required=True),
                 C("start_date", "date", required=True),
@@ -279,7 +304,7 @@ TABLES: dict[str, Table] = {
         Table(
             "weekly_activity",
             (
-                C("episode_id", "text", required=True),
+                C("episode_id", "text", identifier=True, required=True),
                 C("week_start", "date", required=True, weekday=1),
                 C("hours", "hours", required=True, min=0, max=168),
                 C("exempt", "bool", default=False),
@@ -290,9 +315,9 @@ TABLES: dict[str, Table] = {
         Table(
             "diagnostics",
             (
-                C("diagnostic_id", "text", required=True, unique=True),
-                C("beneficiary_id", "text", required=True),
-                C("convention_id", "text", required=True),
+                C("diagnostic_id", "text", identifier=True, required=True, unique=True),
+                C("beneficiary_id", "text", identifier=True, required=True),
+                C("convention_id", "text", identifier=True, required=True),
                 C("public", "code", required=True, codes=PUBLICS),
                 C("request_date", "date", required=True),
                 C("appointment_date", "date"),
@@ -307,14 +332,14 @@ TABLES: dict[str, Table] = {
         Table(
             "phases",
             (
-                C("phase_id", "text", required=True, unique=True),
-                C("episode_id", "text", required=True),
+                C("phase_id", "text", identifier=True, required=True, unique=True),
+                C("episode_id", "text", identifier=True, required=True),
                 C("phase", "code", required=True, codes=PHASES),
                 C("start_date", "date", required=True),
                 C("end_date", "date", required=True),
                 C("renewal", "bool", default=False),
-                C("profit_before", "decimal"),
-                C("profit_after", "decimal"),
+                C("profit_before", "decimal", money=True),
+                C("profit_after", "decimal", money=True),
                 C("business_closed", "bool", default=False),
                 C("resumed_insertion", "bool", default=False),
                 C("left_rsa", "bool", default=False),
@@ -332,9 +357,9 @@ TABLES: dict[str, Table] = {
         Table(
             "staff_costs",
             (
-                C("convention_id", "text", required=True),
-                C("staff_id", "text", required=True),
-                C("gross_cost_eur", "decimal", required=True, min=0),
+                C("convention_id", "text", identifier=True, required=True),
+                C("staff_id", "text", identifier=True, required=True),
+                C("gross_cost_eur", "decimal", money=True, required=True, min=0),
                 C("allocation_rate", "decimal", required=True, min=0, max=1),
             ),
             key=("convention_id", "staff_id"),
@@ -343,8 +368,8 @@ TABLES: dict[str, Table] = {
         Table(
             "participants",
             (
-                C("participant_id", "text", required=True),
-                C("convention_id", "text", required=True),
+                C("participant_id", "text", identifier=True, required=True),
+                C("convention_id", "text", identifier=True, required=True),
                 C("entry_date", "date", required=True),
             ),
             # No key: a participant may enter more than once; the indicator counts distinct ids.

@@ -45,7 +45,7 @@ from typing import IO, Any
 import polars as pl
 
 from engine.compute.whatif import WhatIf
-from engine.load.extracts import READ_ORDER
+from engine.load.extracts import READ_ORDER, spreadsheet_safe
 from engine.model.errors import ParcoursError
 from engine.model.extracts import Extracts
 from engine.model.oserror import os_error_fr
@@ -399,7 +399,7 @@ def write_rejected(extracts: Extracts, out_dir: Path) -> list[Path]:
             if path.is_file():
                 path.unlink()
             continue
-        written.append(write_with(path, part.write_csv))
+        written.append(write_with(path, spreadsheet_safe(part).write_csv))
     return written
 
 

@@ -40,6 +40,7 @@ from typing import IO, Any
 import polars as pl
 
 from engine.model.contract import TABLES
+from engine.model.errors import ExtractError
 from engine.synthetic.draws import (
     _as_date,
     _as_float,
@@ -703,14 +704,49 @@ def count_episodes(
     return _episodes_frame(_prepare_conventions(conventions, scale, seed, prof), seed, prof).height
 
 
+# The columns the generator reads (the other dispositifs' targets are optional).
+_NEEDED = ("convention_id", "dispositif", "etp", "period_start", "period_end")
+
+
 def read_conventions(path: Path) -> pl.DataFrame:
-    """Read a conventions file written by this project (CSV `,` or `;`, or parquet)."""
+    """Read a conventions file written by this project (CSV `,` or `;`, UTF-8, or parquet).
+
+    Raises `ExtractError` (one French sentence naming the file) when it cannot be read:
+    not a file, not UTF-8 (the line that does not decode), empty, bad CSV or parquet, or a
+    column the generator needs missing.
+    """
     path = Path(path)
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
-    head = path.read_text(encoding="utf-8-sig").splitlines()[0]
-    separator = ";" if head.count(";") > head.count(",") else ","
-    return pl.read_csv(path, separator=separator, infer_schema=False, encoding="utf8-lossy")
+    if not path.is_file():
+        what = "c'est un dossier, pas un fichier" if path.is_dir() else "introuvable"
+        raise ExtractError(f"Fichier {path} : {what}.")
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise ExtractError(f"Fichier {path} : lecture impossible (droits insuffisants ?).") from None
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pl.read_parquet(data)
+        else:
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError as error:
+                line = data.count(b"\n", 0, error.start) + 1
+                raise ExtractError(
+                    f"Fichier {path} : ligne {line} pas en UTF-8 (octet 0x{data[error.start]:02X}) ;"
+                    " enregistrer le fichier en UTF-8."
+                ) from None
+            lines = text.splitlines()
+            if not lines or not lines[0].strip():
+                raise ExtractError(f"Fichier {path} : fichier vide, sans ligne d'en-tête.")
+            separator = ";" if lines[0].count(";") > lines[0].count(",") else ","
+            frame = pl.read_csv(text.encode("utf-8"), separator=separator, infer_schema=False)
+    except pl.exceptions.PolarsError:
+        raise ExtractError(f"Fichier {path} : illisible (CSV ou Parquet mal formé).") from None
+    missing = [c for c in _NEEDED if c not in frame.columns]
+    if missing:
+        names = ", ".join(f"« {c} »" for c in missing)
+        raise ExtractError(f"Fichier {path} : colonne(s) {names} absente(s).")
+    return frame
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -751,7 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt=args.format,
             profile=profile,
         )
-    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+    except (OSError, ValueError, ExtractError, pl.exceptions.PolarsError) as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return 1
     if args.report is not None:
