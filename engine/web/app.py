@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -106,7 +107,7 @@ def _environment() -> jinja2.Environment:
         eur=fmt.eur, signed_eur=fmt.signed_eur, percent=fmt.percent, number=fmt.number,
         integer=fmt.integer, date_fr=fmt.date_fr, show=fmt.show, yes_no=fmt.yes_no, cite=cite,
         field_id=forms.field_id, sign=_sign, column=lambda key: COLUMN_LABELS.get(key, key),
-        cell=_cell,
+        cell=_cell, fx=_fraction,
     )
     return env
 
@@ -115,6 +116,16 @@ def _sign(value: Any) -> str:
     """`pos`, `neg` or `zero`: a CSS class for a difference."""
     amount = Decimal(str(value or 0))
     return "pos" if amount > 0 else "neg" if amount < 0 else "zero"
+
+
+def _fraction(value: Any) -> Any:
+    """An exact `n/d` text as a Fraction (other values unchanged), for the formatter."""
+    if isinstance(value, str) and value.strip():
+        try:
+            return Fraction(value)
+        except (ValueError, ZeroDivisionError):
+            return value
+    return value
 
 
 def _cell(value: Any) -> str:
@@ -226,7 +237,7 @@ def _dashboard(web: Web, request: Request) -> Response:
         request, "dashboard.html", nav="tableau", as_of=when, run=data, rows=shown, total_rows=len(rows),
         options=options, chosen=chosen, labels=labels, bars=bars, totals=totals, sort=sort,
         descending=descending, sort_link=sort_link, date_query=_date_query(web, when),
-        skipped=data["skipped"], dispositif_labels=run.book.labels,
+        skipped=data["skipped"], dispositif_labels=run.book.labels, source_name=Path(run.extracts.source).name,
     )
 
 
@@ -246,6 +257,7 @@ def _convention(web: Web, request: Request) -> Response:
     convention_id = request.path_params["convention_id"]
     when, data = _explained(web, request, convention_id)
     return web.page(request, "convention.html", nav="tableau", as_of=when, data=data,
+                    flag_labels=web.service.book.flag_labels,
                     date_query=_date_query(web, when), page_size=UNITS_PAGE)
 
 
