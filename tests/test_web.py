@@ -9,6 +9,7 @@ extracts: with `equilibre.first_appointment_max_days = 10` the total moves by
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import threading
@@ -180,8 +181,7 @@ def test_extracts_read_again_when_a_file_changes(tmp_path: Path) -> None:
     service.baseline(AS_OF)
     service.baseline(AS_OF)
     assert len(reads) == 1
-    with (data / "phases.csv").open("a", encoding="utf-8") as handle:
-        handle.write("")  # same bytes: no reload
+    os.utime(data / "phases.csv", ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))  # same bytes
     service.baseline(AS_OF)
     assert len(reads) == 1
     text = (data / "budget_lines.csv").read_text(encoding="utf-8")
@@ -303,7 +303,8 @@ def test_oversized_upload_is_refused(client: TestClient) -> None:
     (b"name: [unclosed\n", "YAML invalide"),
     (b"- a\n- b\n", "une table est attendue"),
     (b"a: &x [1]\nb: *x\n", "alias"),
-    (b"name: x\nchanges: !!python/object:os.system [ls]\n", "YAML"),
+    (b"name: x\nchanges: !!python/object:os.system [ls]\n", "étiquette YAML refusée"),
+    (b"name: !custom x\nchanges: []\n", "étiquette YAML refusée"),
     (b"\xff\xfe bad", "UTF-8"),
     (b"name: x\nchanges:\n  - {parameter: equilibre.first_appointment_max_day, value: 10}\n", "vouliez-vous dire"),
     (b"name: x\nchanges:\n  - {parameter: equilibre.first_appointment_max_days, value: -4}\n", "minimum"),

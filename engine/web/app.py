@@ -57,6 +57,9 @@ log = logging.getLogger("parcours.web")
 MAX_UPLOAD = 64 * 1024
 MAX_BODY = 128 * 1024
 UNITS_PAGE = 25
+#: The only YAML tags a variant file may carry (explicitly or not): plain data.
+PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp",
+                                                          "map", "seq"))
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -520,12 +523,14 @@ def read_variant_text(text: str, name: str = "variante téléversée") -> tuple[
     problems: list[Problem] = []
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            mark = event.start_mark
+            line = mark.line + 1 if mark is not None else 0
             if isinstance(event, yaml.AliasEvent):
-                problems.append(Problem(name, event.start_mark.line + 1, "", "les alias YAML ne sont pas acceptés"))
+                problems.append(Problem(name, line, "", "les alias YAML ne sont pas acceptés"))
                 return None, problems
             tag = getattr(event, "tag", None)
-            if tag and not str(tag).startswith("tag:yaml.org,2002:"):
-                problems.append(Problem(name, event.start_mark.line + 1, "", f"étiquette YAML refusée « {tag} »"))
+            if tag and tag not in PLAIN_TAGS:
+                problems.append(Problem(name, line, "", f"étiquette YAML refusée « {tag} »"))
                 return None, problems
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -563,7 +568,8 @@ async def _variant_upload(web: Web, request: Request) -> Response:
     if not problems and isinstance(data, LineDict | dict):
         variant = parse_variant(problems, "variante téléversée", data)
     elif not problems:
-        problems.append(Problem("variante téléversée", 0, "", "une table est attendue : name, author, purpose, changes"))
+        problems.append(Problem("variante téléversée", 0, "",
+                                "une table est attendue : name, author, purpose, changes"))
     if variant is not None and not problems:
         try:
             from engine.load.variants import edited_book
@@ -587,8 +593,9 @@ def _data(web: Web, request: Request) -> Response:
     extracts = web.service.extracts
     rejected = extracts.rejected
     reasons = (
-        rejected.group_by(["table", "reason"]).agg(pl.len().alias("rows")).sort(["table", "rows"], descending=[False, True])
-        .to_dicts() if rejected.height else []
+        rejected.group_by(["table", "reason"]).agg(pl.len().alias("rows"))
+        .sort(["table", "rows"], descending=[False, True]).to_dicts()
+        if rejected.height else []
     )
     return web.page(request, "data.html", nav="donnees", counts=extracts.counts, files=extracts.files,
                     reasons=reasons, rejected=rejected.head(200).to_dicts(), rejected_total=rejected.height,

@@ -47,10 +47,11 @@ def _sha256(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class Loaded:
-    """The extracts as read, and the hash of every file they came from."""
+    """The extracts as read, the hash of every file they came from, and those files' size and time."""
 
     extracts: Extracts
     stamp: tuple[tuple[str, str | None], ...]
+    stats: tuple[tuple[str, int, int], ...]
 
 
 class Service:
@@ -77,20 +78,41 @@ class Service:
     def _stamp(self) -> tuple[tuple[str, str | None], ...]:
         return tuple((p.name, _sha256(p)) for p in self._files())
 
+    def _stats(self) -> tuple[tuple[str, int, int], ...]:
+        found = []
+        for p in self._files():
+            try:
+                info = p.stat()
+            except OSError:
+                found.append((p.name, -1, -1))
+                continue
+            found.append((p.name, info.st_size, info.st_mtime_ns))
+        return tuple(found)
+
     def _load(self) -> Loaded:
-        stamp = self._stamp()
-        return Loaded(self._reader(self.data), stamp)
+        stats = self._stats()
+        return Loaded(self._reader(self.data), self._stamp(), stats)
 
     @property
     def extracts(self) -> Extracts:
-        """The extracts, read again first when a file changed since they were read."""
+        """The extracts, read again first when a file's content changed since they were read.
+
+        A file's size and modification time are looked at on every call; only when they
+        moved are the files hashed, and the extracts read again only when a hash differs.
+        """
         current = self._loaded
-        stamp = self._stamp()
-        if stamp != current.stamp:
-            with self._lock:
-                if self._loaded.stamp != stamp:
-                    self._loaded = Loaded(self._reader(self.data), stamp)
+        stats = self._stats()
+        if stats == current.stats:
+            return current.extracts
+        with self._lock:
+            current = self._loaded
+            if stats != current.stats:
+                stamp = self._stamp()
+                if stamp != current.stamp:
+                    self._loaded = Loaded(self._reader(self.data), stamp, stats)
                     self._runs.clear()
+                else:
+                    self._loaded = Loaded(current.extracts, stamp, stats)
                 current = self._loaded
         return current.extracts
 
