@@ -162,6 +162,9 @@ def test_data_page_with_rejected_rows(tmp_path: Path) -> None:
     client = TestClient(create_app(Service(data, as_of=AS_OF)), raise_server_exceptions=False)
     page = client.get("/donnees").text
     assert "pas-une-date" in page and "episodes" in page
+    stake = page.split('id="stake"')[1].split("</table>")[0]
+    convention = broken[header.index("convention_id")]
+    assert f">{convention}</a>" in stake
     csv = client.get("/donnees/lignes-ecartees.csv")
     assert csv.status_code == 200 and "pas-une-date" in csv.text
 

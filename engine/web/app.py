@@ -597,7 +597,17 @@ def _data(web: Web, request: Request) -> Response:
         .sort(["table", "rows"], descending=[False, True]).to_dicts()
         if rejected.height else []
     )
+    when = web.as_of(request)
+    touched = web.service.touched()
+    stake = []
+    if touched:
+        run = web.service.baseline(when)
+        for c in run.conventions:
+            if c.convention_id in touched:
+                stake.append({"convention_id": c.convention_id, "structure": c.attrs.get("structure"),
+                              "rows": touched[c.convention_id], "amount": c.amount, "earned": c.earned})
     return web.page(request, "data.html", nav="donnees", counts=extracts.counts, files=extracts.files,
+                    stake=stake, as_of=when, date_query=_date_query(web, when),
                     reasons=reasons, rejected=rejected.head(200).to_dicts(), rejected_total=rejected.height,
                     source=Path(extracts.source).name)
 

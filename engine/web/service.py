@@ -21,6 +21,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from engine.compute.pipeline import evaluate
 from engine.compute.whatif import WhatIf, compare, edit_effects
 from engine.load.extracts import read_extracts
@@ -161,6 +163,44 @@ class Service:
         )
         comparison = compare(baseline, varied, variant, effects)
         return WhatIf(baseline=baseline, variant=varied, comparison=comparison, effects=effects, info=variant)
+
+    def touched(self) -> dict[str, int]:
+        """Per convention id: how many rejected rows belong to it (rows that name it, or name
+        one of its episodes), read back from the CSV or Parquet file at the rejected lines.
+
+        Best effort: a file read through a source profile (other headers) or a workbook is
+        not read back, and its rows are not attributed.
+        """
+        extracts = self.extracts
+        rejected = extracts.rejected
+        if rejected.height == 0 or not self.data.is_dir():
+            return {}
+        episodes = extracts.tables.get("episodes")
+        owner = (episodes.select("episode_id", "convention_id") if episodes is not None and
+                 {"episode_id", "convention_id"} <= set(episodes.columns) else None)
+        found: list[pl.DataFrame] = []
+        for (file,), rows in rejected.select("file", "line").unique().group_by(["file"]):
+            path = self.data / str(file)
+            if path.parent != self.data or not path.is_file():
+                continue
+            try:
+                raw = (pl.read_csv(path, infer_schema=False) if path.suffix == ".csv"
+                       else pl.read_parquet(path) if path.suffix == ".parquet" else None)
+            except Exception:  # noqa: BLE001 - best effort: an unreadable file is reported elsewhere
+                continue
+            if raw is None:
+                continue
+            raw = raw.with_row_index("line", offset=2).with_columns(pl.col("line").cast(pl.Int64))
+            picked = raw.join(rows.select(pl.col("line").cast(pl.Int64)).unique(), on="line", how="semi")
+            if "convention_id" in picked.columns:
+                found.append(picked.select(pl.col("convention_id").cast(pl.String)))
+            elif "episode_id" in picked.columns and owner is not None:
+                found.append(picked.select(pl.col("episode_id").cast(pl.String)).join(owner, on="episode_id")
+                             .select("convention_id"))
+        if not found:
+            return {}
+        counts = pl.concat(found).drop_nulls().group_by("convention_id").agg(pl.len().alias("rows"))
+        return {str(r["convention_id"]): int(r["rows"]) for r in counts.iter_rows(named=True)}
 
     def uses(self, as_of: date) -> dict[str, list[dict[str, Any]]]:
         """Per parameter path: the conventions and indicators (or money steps) that read it."""
