@@ -165,10 +165,10 @@ class Service:
         return WhatIf(baseline=baseline, variant=varied, comparison=comparison, effects=effects, info=variant)
 
     def touched(self) -> dict[str, int]:
-        """Per convention id: how many rejected rows belong to it (rows that name it, or name
-        one of its episodes), read back from the CSV or Parquet file at the rejected lines.
+        """Per convention id: how many rejected rows belong to it.
 
-        Best effort: a file read through a source profile (other headers) or a workbook is
+        A rejected row belongs to the convention it names, or whose episode it names; it is
+        read back from the CSV or Parquet file at the rejected line. Best effort: a file read through a source profile (other headers) or a workbook is
         not read back, and its rows are not attributed.
         """
         extracts = self.extracts
