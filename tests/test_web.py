@@ -285,6 +285,26 @@ def test_errors_are_french_pages(client: TestClient, url: str, status: int, word
     assert words in html.unescape(response.text)
 
 
+def test_wrong_method_is_a_french_page(client: TestClient) -> None:
+    _french_error(client.get("/simulation/variante"), 405)
+    _french_error(client.post("/", data={"x": "1"}), 405)
+
+
+def test_logs_carry_no_beneficiary_id(client: TestClient, service: Service, caplog: pytest.LogCaptureFixture,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    beneficiaries = set(service.extracts.tables["episodes"]["beneficiary_id"].head(50).to_list())
+    client.get("/convention/EQ-MEMPA-PF/unites/first_appointment_15d?page=1")
+    client.get("/convention/EQ-MEMPA-PF/unites/first_appointment_15d.csv")
+    monkeypatch.setattr("engine.web.app.explain", lambda *a, **k: (_ for _ in ()).throw(RuntimeError(
+        f"boom {sorted(beneficiaries)[0]}")))
+    assert client.get("/convention/EQ-MEMPA-PF").status_code == 500
+    logged = caplog.text
+    assert not any(b in logged for b in beneficiaries)
+
+
 def test_post_without_csrf_is_refused(client: TestClient) -> None:
     response = client.post("/simulation/variante", files={"variante": ("v.yaml", b"name: x\n", "text/yaml")})
     _french_error(response, 403)
