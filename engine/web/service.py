@@ -168,8 +168,9 @@ class Service:
         """Per convention id: how many rejected rows belong to it.
 
         A rejected row belongs to the convention it names, or whose episode it names; it is
-        read back from the CSV or Parquet file at the rejected line. Best effort: a file read through a source profile (other headers) or a workbook is
-        not read back, and its rows are not attributed.
+        read back from the CSV or Parquet file at the rejected line. Best effort: a file read
+        through a source profile (other headers) or a workbook is not read back, and its rows
+        are not attributed.
         """
         extracts = self.extracts
         rejected = extracts.rejected
