@@ -218,6 +218,16 @@ def test_out_of_range_value_gets_the_loaders_message(client: TestClient) -> None
     assert "doivent faire 1" in both
 
 
+def test_many_edits_skip_each_edits_own_effect(client: TestClient) -> None:
+    many = "&".join([f"{EDIT}=10", "p.equilibre.welcome_phase_max_days=20", "p.equilibre.portfolio_min_per_etp=50",
+                     "p.equilibre.portfolio_max_per_etp=80", "p.equilibre.meetings_per_period=3",
+                     "p.equilibre.max_renewals=2", "p.accueil.positioning_max_days=30",
+                     "p.accueil.opportunity_max_days=12", "d.reversement=0"])
+    page = client.get(f"/simulation?{many}")
+    assert page.status_code == 200 and 'id="total-delta"' in page.text
+    assert "effet seul" not in page.text.split('id="edit-effects"')[1].split("</ul>")[0]
+
+
 def test_unchanged_fields_are_not_edits(client: TestClient) -> None:
     page = client.get("/simulation?p.equilibre.first_appointment_max_days=15&d.reversement=1").text
     assert 'id="no-edit"' in page

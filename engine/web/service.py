@@ -34,6 +34,8 @@ from engine.model.rulebook import RuleBook
 
 #: How many evaluation dates keep their baseline run in memory.
 CACHE_SIZE = 6
+#: Above this many edits, each edit's own effect (one more evaluation per edit) is not measured.
+MAX_EFFECTS = 8
 
 
 def _sha256(path: Path) -> str | None:
@@ -158,7 +160,7 @@ class Service:
         varied = evaluate(baseline.extracts, edited, as_of)
         effects = (
             edit_effects(baseline.extracts, self.book, as_of, baseline, varied, edited.edits[len(self.book.edits):])
-            if per_edit
+            if per_edit and len(variant.edits) <= MAX_EFFECTS
             else []
         )
         comparison = compare(baseline, varied, variant, effects)
