@@ -424,6 +424,26 @@ def test_csrf_cookie_is_http_only_and_strict(client: TestClient) -> None:
     assert cookie.startswith(CSRF_COOKIE) and "HttpOnly" in cookie and "SameSite=strict" in cookie
 
 
+def test_loopback_server_answers_only_to_its_names(service: Service) -> None:
+    from engine.web.server import LOOPBACK_NAMES
+
+    client = TestClient(create_app(service, hosts=LOOPBACK_NAMES), base_url="http://127.0.0.1:8000")
+    assert client.get("/regles").status_code == 200
+    assert client.get("/regles", headers={"host": "localhost:8000"}).status_code == 200
+    assert client.get("/regles", headers={"host": "[::1]:8000"}).status_code == 200
+    _french_error(client.get("/regles", headers={"host": "attaquant.example:8000"}), 400)
+
+
+def test_login_redirects_only_inside_the_application(service: Service) -> None:
+    client = TestClient(create_app(service, exposed=True, password_hash=hash_password("s")),
+                        raise_server_exceptions=False)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/connexion").text).group(1)  # type: ignore[union-attr]
+    for target in ("//evil.example/", "/\\evil.example", "https://evil.example/", "javascript:alert(1)"):
+        response = client.post("/connexion", data={"password": "s", "csrf": token, "suite": target},
+                               follow_redirects=False)
+        assert response.headers["location"] == "/", target
+
+
 def test_sessions_do_not_share_edits(service: Service) -> None:
     one, two = TestClient(create_app(service)), TestClient(create_app(service))
     one.get(f"/simulation?{EDIT}=10")

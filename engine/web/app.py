@@ -143,7 +143,8 @@ def _cell(value: Any) -> str:
 class Web:
     """The application's state: the service, the guard, the templates."""
 
-    def __init__(self, service: Service, guard: Guard, exposed: bool):
+    def __init__(self, service: Service, guard: Guard, exposed: bool, hosts: frozenset[str] | None = None):
+        self.hosts = hosts
         self.service = service
         self.guard = guard
         self.exposed = exposed
@@ -651,9 +652,14 @@ def _login_form(web: Web, request: Request) -> Response:
     return web.page(request, "login.html", nav="", message="", next=_next(request))
 
 
+def _local(target: str) -> str:
+    """`target` when it is a path of this application, else `/` (no redirection elsewhere)."""
+    ok = target.startswith("/") and not target.startswith("//") and "\\" not in target and ":" not in target
+    return target if ok else "/"
+
+
 def _next(request: Request) -> str:
-    target = request.query_params.get("suite") or "/"
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    return _local(request.query_params.get("suite") or "/")
 
 
 async def _login(web: Web, request: Request) -> Response:
@@ -665,10 +671,7 @@ async def _login(web: Web, request: Request) -> Response:
         web.guard.failed(client)
         log.warning("connexion refusée")
         return web.page(request, "login.html", status=403, nav="", message="Mot de passe incorrect.", next="/")
-    target = str(form.get("suite") or "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(_local(str(form.get("suite") or "/")), status_code=303)
     response.set_cookie(SESSION_COOKIE, web.guard.session_value(), max_age=SESSION_AGE, httponly=True,
                         samesite="strict", path="/")
     return response
@@ -716,6 +719,14 @@ def _handlers(web: Web) -> dict[Any, Callable[..., Any]]:
     return {HTTPException: http_error, Exception: server_error, 500: server_error}
 
 
+def _host_name(header: str) -> str:
+    """The name in a `Host` header, without its port: `127.0.0.1`, `localhost`, `[::1]`."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header.split("]", 1)[0] + "]"
+    return header.rsplit(":", 1)[0]
+
+
 class _Security(BaseHTTPMiddleware):
     def __init__(self, app: Any, web: Web):
         super().__init__(app)
@@ -723,6 +734,10 @@ class _Security(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         web = self.web
+        if web.hosts is not None:
+            if _host_name(request.headers.get("host") or "") not in web.hosts:
+                return _error_response(web, request, 400, "Adresse du serveur inattendue : ouvrez l'application "
+                                                          "par l'adresse affichée au démarrage.")
         token = web.guard.csrf_token(request.cookies.get(CSRF_COOKIE))
         new_cookie = None
         if token is None:
@@ -749,11 +764,15 @@ class _Security(BaseHTTPMiddleware):
 
 
 def create_app(service: Service, *, exposed: bool = False, password_hash: str | None = None,
-               secret: bytes | None = None) -> Starlette:
-    """The web application over `service`; `exposed` (another address than loopback) needs a password."""
+               secret: bytes | None = None, hosts: frozenset[str] | None = None) -> Starlette:
+    """The web application over `service`; `exposed` (another address than loopback) needs a password.
+
+    `hosts`, when given, are the only `Host` headers answered (a loopback server answers
+    only to its own names, which defeats DNS rebinding from a web page).
+    """
     if exposed and not password_hash:
         raise ValueError("an exposed server needs a password hash")
-    web = Web(service, Guard(password_hash, secret), exposed)
+    web = Web(service, Guard(password_hash, secret), exposed, hosts)
 
     def sync(view: Callable[[Web, Request], Response]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:

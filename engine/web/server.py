@@ -17,6 +17,9 @@ from typing import Any
 
 from engine.web.security import PASSWORD_ENV, PASSWORD_FILE_ENV, configured_hash
 
+#: The names a loopback server answers to (its `Host` header without the port).
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
 
 def is_loopback(host: str) -> bool:
     """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
@@ -57,7 +60,8 @@ def serve(data: Path | str, *, as_of: date | None = None, rules: Path | str | No
         raise SystemExit(1)
     say("Lecture des règles et des extraits…")
     service = Service(data, rules, as_of)
-    app = create_app(service, exposed=exposed, password_hash=password_hash)
+    hosts = None if exposed else LOOPBACK_NAMES | {host.strip().lower()}
+    app = create_app(service, exposed=exposed, password_hash=password_hash, hosts=hosts)
     shown = f"[{host}]" if ":" in host else host
     say(f"Application ouverte sur http://{shown}:{port}/ (évaluation au "
         f"{service.default_as_of.strftime('%d/%m/%Y')}). Ctrl+C pour arrêter.")
