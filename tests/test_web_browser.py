@@ -181,6 +181,27 @@ def test_convention_source_leads_to_its_rule_page(page: Page, base: str) -> None
     assert page.locator("blockquote").first.inner_text().startswith("«")
 
 
+def test_missed_units_open_in_place_and_page(page: Page, base: str) -> None:
+    page.goto(f"{base}/convention/EQ-MEMPA-PF")
+    page.click("#ind-first_appointment_15d summary")
+    table = page.locator("#units-first_appointment_15d table.units-table")
+    table.wait_for(timeout=30_000)
+    assert table.locator("tbody tr").count() == 7
+    assert "page 1 sur 1" in page.locator("#units-first_appointment_15d .pager").inner_text()
+
+
+def test_dashboard_filter_and_sort(page: Page, base: str) -> None:
+    page.goto(f"{base}/")
+    page.select_option("#dispositif", "accueil")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**dispositif=accueil**")
+    ids = page.locator("#conventions tbody td.id a").all_inner_texts()
+    assert ids and all(i.startswith("AC-") for i in ids)
+    page.click("#conventions th a:has-text('Acquis')")
+    page.wait_for_url("**tri=acquis**")
+    assert page.locator("#conventions tbody td.id a").count() == len(ids)
+
+
 def test_exposed_server_asks_for_the_password(browser: Browser, service: Service) -> None:
     app = create_app(service, exposed=True, password_hash=hash_password("mot-de-passe-essai"))
     with _Server(app) as url:
