@@ -383,6 +383,28 @@ def test_loopback_detection() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")
 
 
+def test_serve_refuses_another_host_without_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from engine import cli
+
+    monkeypatch.delenv("PARCOURS_PASSWORD_HASH", raising=False)
+    monkeypatch.delenv("PARCOURS_PASSWORD_FILE", raising=False)
+    result = CliRunner().invoke(cli.app, ["serve", str(SAMPLE), "--host", "0.0.0.0", "--port", "8799"])
+    assert result.exit_code == 1
+    assert "mot de passe" in result.output and "Traceback" not in result.output
+
+
+def test_password_hash_from_a_file(tmp_path: Path) -> None:
+    from engine.web.security import configured_hash
+
+    file = tmp_path / "hash.txt"
+    file.write_text(hash_password("x") + "\n", encoding="utf-8")
+    assert configured_hash({"PARCOURS_PASSWORD_FILE": str(file)}) == file.read_text(encoding="utf-8").strip()
+    assert configured_hash({"PARCOURS_PASSWORD_HASH": "scrypt$1"}) == "scrypt$1"
+    assert configured_hash({}) is None
+
+
 def test_exposed_server_needs_a_password(service: Service) -> None:
     with pytest.raises(ValueError):
         create_app(service, exposed=True)

@@ -218,7 +218,8 @@ def _dashboard(web: Web, request: Request) -> Response:
     shown.sort(key=sort_key, reverse=descending)
     from engine.compute.whatif import compare
 
-    lines = compare(run, run)["by_budget_line"]
+    itself = compare(run, run)  # the run against itself: per budget line, earned against available
+    lines = itself["by_budget_line"]
     widest = scale([Decimal(x) for line in lines for x in (line["baseline_earned_eur"], line["available_eur"] or 0)])
     bars = [
         {
@@ -236,7 +237,7 @@ def _dashboard(web: Web, request: Request) -> Response:
         order = "asc" if column != sort or descending else "desc"
         return "?" + urlencode({**base, "tri": column, "ordre": order})
 
-    totals = compare(run, run)["totals"]
+    totals = itself["totals"]
     return web.page(
         request, "dashboard.html", nav="tableau", as_of=when, run=data, rows=shown, total_rows=len(rows),
         options=options, chosen=chosen, labels=labels, bars=bars, totals=totals, sort=sort,
