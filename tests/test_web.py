@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 
 from engine.compute.whatif import run_whatif
 from engine.load.variants import Variant
+from engine.model import format as fmt
 from engine.model.rulebook import Edit
 from engine.web.app import CSP, MAX_UPLOAD, create_app
 from engine.web.security import CSRF_COOKIE, hash_password, verify_password
@@ -115,6 +116,21 @@ def test_convention_page_shows_the_explanation(client: TestClient, service: Serv
     for line in data["money"]["lines"]:
         assert line in page
     assert "Décisions appliquées" in page
+
+
+def test_convention_under_the_simulations_edits(client: TestClient, service: Service) -> None:
+    from engine.present.explain import explain
+
+    run = service.run(AS_OF, Variant("x", (Edit("equilibre.first_appointment_max_days", "10"),)))
+    expected = explain(run, "EQ-MEMPA-PLE")["money"]["earned_eur"]
+    page = html.unescape(client.get(f"/convention/EQ-MEMPA-PLE?{EDIT}=10").text)
+    assert 'id="variant-note"' in page and "modifié" in page
+    assert re.search(r'id="earned">([^<]*)<', page).group(1) == fmt.eur(Decimal(expected))  # type: ignore[union-attr]
+    assert explain(service.baseline(AS_OF), "EQ-MEMPA-PLE")["money"]["earned_eur"] != expected
+    units = client.get(f"/convention/EQ-MEMPA-PLE/unites/first_appointment_15d?page=1&{EDIT}=10").text
+    base_units = client.get("/convention/EQ-MEMPA-PLE/unites/first_appointment_15d?page=1").text
+    assert units != base_units
+    _french_error(client.get(f"/convention/EQ-MEMPA-PLE?{EDIT}=-1"), 400)
 
 
 def test_missed_units_paged_and_csv(client: TestClient, service: Service) -> None:

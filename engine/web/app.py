@@ -250,8 +250,16 @@ def _dashboard(web: Web, request: Request) -> Response:
 
 
 def _explained(web: Web, request: Request, convention_id: str, units: int = UNITS_PAGE) -> tuple[date, dict[str, Any]]:
+    """The explanation of a convention, under the rules in force or under the query's edits."""
     when = web.as_of(request)
-    run = web.service.baseline(when)
+    edits = forms.read_edits(web.service.book, request.query_params, when)
+    if not edits.ok:
+        raise HTTPException(400, "Des modifications de règles de l'adresse sont refusées : "
+                                 + " ; ".join([f.error for f in edits.fields if f.error] + edits.problems))
+    try:
+        run = web.service.run(when, edits.variant if edits.edits else None)
+    except VariantError as error:
+        raise HTTPException(400, "Modifications refusées : " + " ; ".join(p.message for p in error.problems)) from None
     try:
         return when, explain(run, convention_id, max_units=units)
     except UnknownConvention as error:
@@ -261,7 +269,8 @@ def _explained(web: Web, request: Request, convention_id: str, units: int = UNIT
 def _convention(web: Web, request: Request) -> Response:
     convention_id = request.path_params["convention_id"]
     when, data = _explained(web, request, convention_id)
-    return web.page(request, "convention.html", nav="tableau", as_of=when, data=data,
+    query = forms.read_edits(web.service.book, request.query_params, when).query()
+    return web.page(request, "convention.html", nav="tableau", as_of=when, data=data, edit_query=query,
                     flag_labels=web.service.book.flag_labels,
                     date_query=_date_query(web, when), page_size=UNITS_PAGE)
 
@@ -285,7 +294,8 @@ def _units(web: Web, request: Request) -> Response:
     partial = request.headers.get("HX-Request") == "true"
     return web.page(request, "_units_table.html" if partial else "units.html", nav="tableau", as_of=when,
                     data=data, ind=ind, rows=rows, page=page, pages=pages, date_query=_date_query(web, when),
-                    cid=convention_id, page_size_rows=UNITS_PAGE)
+                    cid=convention_id, page_size_rows=UNITS_PAGE,
+                    edit_query=forms.read_edits(web.service.book, request.query_params, when).query())
 
 
 def _units_csv(web: Web, request: Request) -> Response:

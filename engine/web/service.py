@@ -153,6 +153,13 @@ class Service:
                         self._runs.popitem(last=False)
             return run
 
+    def run(self, as_of: date, variant: Variant | None = None) -> RunResult:
+        """The baseline run, or the run under the variant's edits (VariantError when refused)."""
+        if variant is None or not variant.edits:
+            return self.baseline(as_of)
+        edited = edited_book(self.book, variant)
+        return evaluate(self.extracts, edited, as_of)
+
     def simulate(self, as_of: date, variant: Variant, per_edit: bool = True) -> WhatIf:
         """Compare the cached baseline with the variant's run (VariantError when an edit is refused)."""
         edited = edited_book(self.book, variant)
