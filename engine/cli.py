@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.model.decision_rules import DecisionError
-from engine.model.errors import ExtractError, RulesError
+from engine.model.errors import ExtractError, ParcoursError
+from engine.model.oserror import os_error_fr
 
 app = typer.Typer(
     name="parcours",
@@ -51,11 +52,12 @@ def _guard(action: Callable[[], T]) -> T:
     """Run `action`; turn a user mistake into one French message and exit status 1."""
     try:
         return action()
-    except (ExtractError, RulesError, DecisionError) as error:
+    except (ParcoursError, DecisionError) as error:
         err.print(f"[bold red]Erreur[/] : {error}", highlight=False)
         raise typer.Exit(1) from None
     except OSError as error:
-        err.print(f"[bold red]Erreur[/] : {error.strerror or error} ({error.filename or ''})", highlight=False)
+        where = f" : « {error.filename} »" if error.filename else ""
+        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)}{where}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -97,15 +99,16 @@ def evaluate(
     def run() -> list[Path]:
         from engine.compute.pipeline import evaluate as run_evaluation
         from engine.load.extracts import read_extracts
-        from engine.present.writer import write_run
+        from engine.present.writer import exclusive_output, write_run
 
-        book = _book(rules, set_, variant)
-        with console.status("Lecture des extraits…", spinner="dots") if console.is_terminal else _null():
-            extracts = read_extracts(data, profile)
-        with console.status("Calcul des indicateurs et des montants…") if console.is_terminal else _null():
-            result = run_evaluation(extracts, book, when)
-        with console.status("Écriture des rapports…") if console.is_terminal else _null():
-            written = write_run(result, out)
+        with exclusive_output(out):  # --out checked and locked before anything is read
+            book = _book(rules, set_, variant)
+            with console.status("Lecture des extraits…", spinner="dots") if console.is_terminal else _null():
+                extracts = read_extracts(data, profile)
+            with console.status("Calcul des indicateurs et des montants…") if console.is_terminal else _null():
+                result = run_evaluation(extracts, book, when)
+            with console.status("Écriture des rapports…") if console.is_terminal else _null():
+                written = write_run(result, out)
         _summary(result)
         return written
 
@@ -368,18 +371,19 @@ def whatif(
         from engine.load.extracts import read_extracts
         from engine.load.rules import load_rules
         from engine.load.variants import edited_book, variant_from_options
-        from engine.present.writer import write_whatif
+        from engine.present.writer import exclusive_output, write_whatif
 
-        book = load_rules(rules)
-        edits = variant_from_options(set_, variant)
-        assert edits is not None
-        edited_book(book, edits)  # a refused edit stops here, before the extracts are read
-        with console.status("Lecture des extraits…") if console.is_terminal else _null():
-            extracts = read_extracts(data, profile)
-        status = "Calcul de la référence et de la variante…"
-        with console.status(status) if console.is_terminal else _null():
-            result = run_whatif(extracts, book, when, edits)
-        written = write_whatif(result, out)
+        with exclusive_output(out):  # --out checked and locked before anything is read
+            book = load_rules(rules)
+            edits = variant_from_options(set_, variant)
+            assert edits is not None
+            edited_book(book, edits)  # a refused edit stops here, before the extracts are read
+            with console.status("Lecture des extraits…") if console.is_terminal else _null():
+                extracts = read_extracts(data, profile)
+            status = "Calcul de la référence et de la variante…"
+            with console.status(status) if console.is_terminal else _null():
+                result = run_whatif(extracts, book, when, edits)
+            written = write_whatif(result, out)
         _whatif_summary(result)
         return written
 

@@ -37,12 +37,13 @@ Tables = Mapping[str, pl.DataFrame]
 Params = Mapping[str, Any]
 
 
-def diagnostics_as_of(tables: Tables, windows: pl.DataFrame) -> pl.LazyFrame:
+def diagnostics_as_of(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.LazyFrame:
     """Diagnostics of the window conventions as they stood at `eval_end` (§5.1).
 
     Keeps the diagnostics with `request_date <= eval_end`; nulls the dates after `eval_end`
     (`appointment_date`, `positioning_date`, `absence_reported_date`). Adds `realised`
-    (`status = realise` with an appointment on or before `eval_end`) and `absent`
+    (a status in `realised_statuses`, `realise`, with an appointment on or before `eval_end`)
+    and `absent`
     (`status = absent`, same condition).
     Columns: the diagnostic's, plus `window_start`, `eval_end`.
     """
@@ -72,7 +73,7 @@ def diagnostics_as_of(tables: Tables, windows: pl.DataFrame) -> pl.LazyFrame:
             as_of("appointment_date"), as_of("positioning_date"), as_of("absence_reported_date")
         )
         .with_columns(
-            realised=happened & (pl.col("status") == "realise"),
+            realised=happened & pl.col("status").is_in(param_codes(p, "realised_statuses")),
             absent=happened & (pl.col("status") == "absent"),
         )
     )
@@ -92,7 +93,7 @@ def orientation_6w(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataF
     publics = param_codes(p, "positioning_publics")
     delay = pl.col("delay_days")
     units = (
-        diagnostics_as_of(tables, windows)
+        diagnostics_as_of(tables, windows, p)
         .filter(
             pl.col("public").is_in(publics)
             & pl.col("realised")
@@ -133,7 +134,7 @@ def opportunity_10d(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.Data
     publics = param_codes(p, "opportunity_publics")
     delay = pl.col("delay_days")
     units = (
-        diagnostics_as_of(tables, windows)
+        diagnostics_as_of(tables, windows, p)
         .filter(pl.col("public").is_in(publics) & in_window(pl.col("request_date")))
         .with_columns(
             deadline=add_days(pl.col("request_date"), max_days),
@@ -171,7 +172,7 @@ def diagnostics_volume(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.D
     window) is computed by the scoring from the rules.
     """
     units = (
-        diagnostics_as_of(tables, windows)
+        diagnostics_as_of(tables, windows, p)
         .filter(pl.col("realised") & in_window(pl.col("appointment_date")))
         .with_columns(
             unit=pl.col("diagnostic_id"),
@@ -220,7 +221,7 @@ def reported(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame:
     positioning_publics = param_codes(p, "positioning_publics")
     report_days = param_int(p, "absence_report_max_days")
 
-    diag = diagnostics_as_of(tables, windows).with_columns(
+    diag = diagnostics_as_of(tables, windows, p).with_columns(
         accueil=pl.col("appointment_date").is_not_null() & in_window(pl.col("appointment_date")),
         positioned=pl.col("positioning_date").is_not_null() & in_window(pl.col("positioning_date")),
         first_delay=days_between(pl.col("request_date"), pl.col("appointment_date")),

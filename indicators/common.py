@@ -183,8 +183,12 @@ def appointments_as_of(
 
 
 def honoured_physical(p: Mapping[str, Any]) -> pl.Expr:
-    """Select honoured physical meetings: `status = honore` and a mode in `physical_modes`."""
-    return (pl.col("status") == "honore") & pl.col("mode").is_in(param_codes(p, "physical_modes"))
+    """Select honoured physical meetings.
+
+    A mode in `physical_modes` and a status in `honoured_statuses` (`honore`).
+    """
+    physical = pl.col("mode").is_in(param_codes(p, "physical_modes"))
+    return physical & pl.col("status").is_in(param_codes(p, "honoured_statuses"))
 
 
 def contracts_as_of(tables: Mapping[str, pl.DataFrame], episodes: pl.LazyFrame) -> pl.LazyFrame:

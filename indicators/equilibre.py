@@ -488,7 +488,8 @@ def reported(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame:
             episodes.select("episode_id", "exit_date", "eval_end").filter(
                 pl.col("exit_date").is_not_null()
             ),
-            (pl.col("status") == "honore") & (pl.col("purpose") == "bilan_final"),
+            pl.col("status").is_in(param_codes(p, "honoured_statuses"))
+            & pl.col("purpose").is_in(param_codes(p, "final_review_purposes")),
         )
         .filter(pl.col("date") <= pl.col("exit_date"))
         .select("episode_id")

@@ -98,7 +98,7 @@ def _interviews(tables: Tables, episodes: pl.LazyFrame, p: Params) -> pl.LazyFra
     modes = param_codes(p, "interview_modes")
     return (
         appointments_as_of(tables, episodes)
-        .filter((pl.col("status") == "honore") & pl.col("mode").is_in(modes))
+        .filter(pl.col("status").is_in(param_codes(p, "honoured_statuses")) & pl.col("mode").is_in(modes))
         .select("episode_id", "date")
     )
 
@@ -207,7 +207,7 @@ def monthly_interviews(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.D
 
     months = (
         _phases_as_of(tables, episodes)
-        .filter(pl.col("phase").is_in(["developpement", "cessation"]))
+        .filter(pl.col("phase").is_in(param_codes(p, "monthly_interview_phases")))
         .with_columns(
             span_start=pl.max_horizontal("start_date", "window_start"),
             span_end=pl.min_horizontal("end_date", "eval_end"),

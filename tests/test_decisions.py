@@ -580,3 +580,59 @@ def test_more_facts_than_the_engine_holds_states():
     assert len(out) == 2500
     assert sum(1 for o in out.values() if o.flags == ["late"]) == 1250
     assert out["C00001"].fired == ["late"] and out["C00002"].fired == []
+
+
+# --------------------------------------------------------------------------- exceptions and explanations
+
+
+def _setter(rule_id: str, value: int, exception_to: tuple[str, ...] = (),
+            stage: str = "scoring", enabled: bool = True) -> DecisionRule:
+    return DecisionRule(id=rule_id, stage=stage, when={"all": [{"fact": "x", "gte": 0}]},
+                        then=[{"set": "score", "value": value}], exception_to=exception_to,
+                        enabled=enabled)
+
+
+def test_an_exception_keeps_its_value_whatever_the_order() -> None:
+    base, special = _setter("base", 0), _setter("special", 1, ("base",))
+    for order in ([base, special], [special, base]):
+        outcome = run_decisions(order, {"C1": {"x": 1}}, "scoring")["C1"]
+        assert outcome.fired == [r.id for r in order]  # firing order is kept
+        assert outcome.sets == {"score": 1}
+        assert outcome.changed == {"special": {"score": 1}}
+
+
+def test_exceptions_are_transitive_even_through_a_disabled_rule() -> None:
+    a = _setter("a", 0)
+    b = _setter("b", 1, ("a",), enabled=False)
+    c = _setter("c", 2, ("b",))
+    for order in ([a, b, c], [c, b, a], [b, c, a]):
+        outcome = run_decisions(order, {"C1": {"x": 1}}, "scoring")["C1"]
+        assert outcome.sets == {"score": 2} and outcome.changed == {"c": {"score": 2}}
+
+
+def test_without_an_exception_the_later_rule_keeps_its_value() -> None:
+    outcome = run_decisions([_setter("one", 0), _setter("two", 5)], {"C1": {"x": 1}}, "scoring")["C1"]
+    assert outcome.sets == {"score": 5} and outcome.changed == {"two": {"score": 5}}
+
+
+def test_matched_records_the_fact_values_the_engine_saw() -> None:
+    rules = [
+        rule("startup", {"all": [{"fact": "start_up", "equals": True},
+                                 {"any": [{"fact": "solde_cents", "lt": 0},
+                                          {"fact": "final", "equals": False}]}]},
+             [{"flag": "f"}, {"set": "quantitative_score", "value": 1}]),
+        rule("quiet", {"all": [{"fact": "start_up", "equals": False}]}),
+    ]
+    facts = {"C1": {"start_up": True, "final": False, "solde_cents": None, "other": 3},
+             "C2": {"start_up": False}}
+    out = run_decisions(rules, facts, "scoring")
+    assert out["C1"].matched == {"startup": {"start_up": True, "solde_cents": None, "final": False}}
+    assert out["C1"].changed == {"startup": {"quantitative_score": 1}}
+    assert out["C2"].matched == {"quiet": {"start_up": False}} and out["C2"].changed == {}
+    json.dumps({k: vars(o) for k, o in out.items()})  # plain data, for the trace
+
+
+def test_exception_to_is_validated() -> None:
+    assert "exception_to[0] : une règle ne peut pas être une exception à elle-même" in " ".join(
+        validate_rule(_setter("s", 1, ("s",))))
+    assert any("identifiant de règle attendu" in p for p in validate_rule(_setter("s", 1, ("",))))

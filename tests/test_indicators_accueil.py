@@ -28,6 +28,7 @@ P: dict[str, Any] = {
     "positioning_publics": ("nouvel_entrant", "corde_de_rappel"),
     "opportunity_max_days": 10,
     "opportunity_publics": ("decision_opportunite",),
+    "realised_statuses": ("realise",),
     "absence_report_max_days": 2,
     "diagnostics_per_etp": 400,
 }

@@ -29,6 +29,8 @@ P: dict[str, Any] = {
     "welcome_phase_max_days": 15,
     "welcome_min_physical_appointments": 1,
     "physical_modes": ["physique"],
+    "honoured_statuses": ["honore"],
+    "final_review_purposes": ["bilan_final"],
     "weekly_hours_min": 15,
     "max_months": 12,
     "contract_months": 6,

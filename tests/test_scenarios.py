@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from engine.compute.pipeline import evaluate
 from engine.compute.whatif import run_whatif
 from engine.load.extracts import read_extracts
 from engine.load.rules import _suggest, load_rules
 from engine.load.variants import Variant, edited_book, parse_variant
-from engine.load.yaml_loader import LineDict, _Loader
+from engine.load.yaml_loader import SCENARIO_LIMITS, LineDict, read_yaml
 from engine.model.contract import TABLES
 from engine.model.errors import Problem
 from engine.model.extracts import Extracts
@@ -87,15 +86,9 @@ def _line(node: Any, key: str) -> int:
 def load_scenario(path: Path) -> Scenario:
     """Read a scenario file with line numbers; raise ScenarioError listing every problem."""
     file = path.name
-    loader = _Loader(path.read_text(encoding="utf-8"))
-    loader.duplicates = []
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as error:
-        raise ScenarioError(f"{file} : YAML invalide ({error})") from None
-    finally:
-        loader.dispose()
-    problems = [Problem(file, line, key, "clé en double") for line, key in loader.duplicates]
+    data, problems = read_yaml(path, file, SCENARIO_LIMITS)
+    if data is None and problems:
+        raise ScenarioError("\n".join(str(p) for p in problems))
     if not isinstance(data, LineDict):
         raise ScenarioError(f"{file} : une table est attendue ({', '.join(SCENARIO_KEYS)})")
     for key in data:

@@ -2,13 +2,14 @@
 
 `scoring_fact` is built from a scored convention (before the money), `payment_facts` adds
 the money figures (cents) once it is computed. `record` applies an `Outcome` of the
-decision layer to a convention and records each rule that fired as a `DecisionStep`, with
-the values of the facts its condition tests, as the engine saw them.
+decision layer to a convention and records each rule that fired as a `DecisionStep`: the
+values of the facts its condition tests, as the engine saw them, and the figures whose
+final value it gave (an exception's value wins over the rule it is an exception to).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -66,30 +67,18 @@ def payment_fact(c: ConventionResult, scoring: Mapping[str, Any]) -> dict[str, A
     return fact
 
 
-def condition_facts(node: Mapping[str, Any]) -> Iterator[str]:
-    """The fact names a condition tree tests, in order."""
-    for group in ("all", "any"):
-        if group in node:
-            for item in node[group]:
-                yield from condition_facts(item)
-            return
-    if "fact" in node:
-        yield str(node["fact"])
-
-
 def record(c: ConventionResult, outcome: Outcome, rules: Mapping[str, DecisionRule], stage: str,
            fact: Mapping[str, Any]) -> None:
     """Apply what the decision rules did to `c`, and record each rule that fired."""
     c.trace.facts[stage] = dict(fact)
     for rule_id in outcome.fired:
         rule = rules[rule_id]
-        names = dict.fromkeys(condition_facts(rule.when))
         c.trace.decisions.append(DecisionStep(
             rule=rule_id, stage=stage,
-            matched={name: fact.get(name) for name in names},
+            matched=dict(outcome.matched.get(rule_id, {})),
             flags=tuple(a["flag"] for a in rule.then if "flag" in a),
             warnings=tuple(a["warn"] for a in rule.then if "warn" in a),
-            sets={a["set"]: a["value"] for a in rule.then if "set" in a},
+            sets=dict(outcome.changed.get(rule_id, {})),
         ))
     c.decisions.extend(outcome.fired)
     c.flags.extend(f for f in outcome.flags if f not in c.flags)

@@ -36,6 +36,13 @@ from engine.model.rulebook import Edit, RuleBook
 # --------------------------------------------------------------------------- comparison
 
 NO_EFFECT = "modification sans effet sur les montants"
+MAX_ISOLATED_EFFECTS = 20
+"""Edits whose individual effect is measured (one extra evaluation each); beyond, only the
+variant's overall effect is computed and each further edit says so in `comparison.json`."""
+NOT_MEASURED = (
+    f"effet non mesuré isolément (au-delà de {MAX_ISOLATED_EFFECTS} modifications,"
+    " seul l'effet d'ensemble de la variante est calculé)"
+)
 
 
 
@@ -220,12 +227,17 @@ def edit_effects(
 
     With one edit its effect is the whole variant's. An edit that cannot stand alone
     (e.g. one of two weights that must still sum to 1) gets `delta = None` and a note.
+    Only the first `MAX_ISOLATED_EFFECTS` edits are measured (each costs a whole
+    evaluation); the others get `delta = None` and the note `NOT_MEASURED`.
     """
     if len(edits) == 1:
         delta, changed = _changed(baseline, variant)
         return [EditEffect(edits[0], delta, changed)]
     effects = []
-    for edit in edits:
+    for position, edit in enumerate(edits):
+        if position >= MAX_ISOLATED_EFFECTS:
+            effects.append(EditEffect(edit, None, None, NOT_MEASURED))
+            continue
         try:
             alone = apply_edits(book, [edit])
         except RulesError:

@@ -1,30 +1,57 @@
 """The durable_rules backend: the only module that touches the C extension.
 
-See `engine.model.decision_rules` for the decision language and the engine's sharp edges.
+`run_decisions` translates the enabled rules of one stage (the decision language of
+`engine.model.decision_rules`) into a durable_rules JSON ruleset, asserts one fact per
+convention and returns one `Outcome` per fact: the rules that fired in firing order, the fact
+values each one matched, the flags and warnings, and the figures set. When two fired rules set
+the same figure, the value of the one that is (transitively) an exception to the other is
+kept, whatever the order; otherwise the later one's.
+
+durable_rules' sharp edges, and what this module does about them:
+
+- ``Host.__init__`` starts two self-rearming ``threading.Timer`` loops (``_run``) that
+  dispatch actions and timers in the background: `_Host` disables them; actions then run
+  synchronously inside ``assert_fact``.
+- The C engine keeps rulesets in a global table: each run registers its own ruleset under a
+  unique name and deletes it (``delete_ruleset``) in a ``finally``.
+- ``Ruleset`` mutates the definition it is given (``del rule['run']``): it gets a deep copy.
+- A fact that matches no rule raises ``MessageNotHandledException``, and the C engine then
+  leaves that state half-initialised: ``delete_state`` on it frees uninitialised pointers
+  (segmentation fault, depending on the heap). Every fact therefore carries a marker field
+  matched by a last, no-op sentinel rule, so every state has run an action and can be
+  deleted; a state that still ended up unhandled is left to ``delete_ruleset`` (it leaks
+  about 80 KB, it does not crash).
+- States are not freed by ``delete_ruleset`` (about 80 KB per fact): each state is deleted.
+- The state document (``sid``, ``id``, ``$s``) is itself matched by the rules after every
+  action: a condition it satisfies (on ``id`` or ``sid``) loops forever. Such field names
+  are refused, and the sentinel matches the marker, not ``id``.
+- An ``any`` (``$or``) fires its action once per matching branch: firings are deduplicated.
+- An exception in an action is swallowed (written to the state as ``exception``): actions
+  record their errors, which are raised as `DecisionError` after the assertion.
+- Hard limits of the C engine: a condition's `any`s are expanded into every combination
+  (error 113 past about 2**15); 512 tests of one field make ruleset creation loop forever;
+  a fact satisfying more than 63 distinct tests at once overflows a stack (error 303).
+  Conditions and stages are size-checked before durable is reached; engine error codes are
+  explained in the French message.
+- The state JSON is built without escaping: a fact id holding a double quote or a backslash
+  corrupts it (its state can no longer be deleted); such ids are refused.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import durable_rules_engine
 from durable import engine as durable_engine
 
 from engine.model.decision_rules import (
-    _BAD_ID_CHARS,
-    _DURABLE_OPERATORS,
-    _ENGINE_HINTS,
-    _ENGINE_LOCK,
-    _GROUPS,
-    _MARKER,
     _MAX_ALTERNATIVES,
-    _MAX_PROBLEMS,
     _NUMERIC_OPERATORS,
-    _SENTINEL,
     STAGES,
     DecisionError,
     DecisionRule,
@@ -33,9 +60,38 @@ from engine.model.decision_rules import (
     _kind,
     _show,
     _size,
-    _suggest,
+    condition_facts,
+    exception_closure,
+    leaves,
     validate_rule,
 )
+from engine.model.text import suggest
+
+# Operator of a leaf -> durable_rules operator (None: equality is written {field: value}).
+_DURABLE_OPERATORS: dict[str, str | None] = {
+    "equals": None,
+    "not_equals": "$neq",
+    "lt": "$lt",
+    "lte": "$lte",
+    "gt": "$gt",
+    "gte": "$gte",
+}
+# The marker field every fact carries, matched by the last, no-op sentinel rule.
+_MARKER = "_parcours_fact"
+_SENTINEL = "parcours_sentinel"
+# Characters that corrupt durable's unescaped state JSON when they appear in a fact id.
+_BAD_ID_CHARS = re.compile(r'["\\\x00-\x1f]')
+_MAX_PROBLEMS = 20
+# Error codes of durable_rules_engine worth explaining.
+_ENGINE_HINTS = {
+    "113": "condition trop complexe pour le moteur (trop de combinaisons de « any »)",
+    "302": "trop de champs dans un fait pour le moteur",
+    "303": "trop de conditions satisfaites à la fois par un même fait (64 au plus pour le "
+           "moteur) : regroupez les règles ou répartissez-les entre les étapes",
+}
+# The C engine is global and not thread-safe: one run at a time.
+_ENGINE_LOCK = threading.Lock()
+
 
 # --------------------------------------------------------------------------- translation
 
@@ -78,17 +134,6 @@ def durable_ruleset(rules: Sequence[DecisionRule]) -> dict[str, dict[str, Any]]:
     return definition
 
 
-def _leaves(node: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
-    """(field, operator, operand) of every leaf of a validated condition tree."""
-    for group in _GROUPS:
-        if group in node:
-            for item in node[group]:
-                yield from _leaves(item)
-            return
-    op = next(k for k in node if k != "fact")
-    yield node["fact"], op, node[op]
-
-
 def _expected_kind(op: str, operand: Any) -> str:
     if op in _NUMERIC_OPERATORS:
         return "nombre"
@@ -118,7 +163,11 @@ class _Host(durable_engine.Host):
 
 
 def _apply_actions(rule: DecisionRule, outcome: Outcome) -> None:
-    """Apply the actions of one fired rule to the outcome of one fact."""
+    """Apply the actions of one fired rule to the outcome of one fact.
+
+    Flags and warnings are added at once; the values a rule sets are recorded under
+    `outcome.changed[rule.id]` and settled by `_settle` once every rule has fired.
+    """
     for action in rule.then:
         if "flag" in action:
             if action["flag"] not in outcome.flags:
@@ -127,14 +176,40 @@ def _apply_actions(rule: DecisionRule, outcome: Outcome) -> None:
             if action["warn"] not in outcome.warnings:
                 outcome.warnings.append(action["warn"])
         else:
-            outcome.sets[action["set"]] = action["value"]
+            outcome.changed.setdefault(rule.id, {})[action["set"]] = action["value"]
+
+
+def _settle(outcome: Outcome, beats: Mapping[str, frozenset[str]]) -> None:
+    """Settle the figures the fired rules set: `sets` and the effective `changed`.
+
+    For each figure the holder is the last rule, in firing order, that set it, unless an
+    earlier setter is (transitively) an exception to it: an exception's value is kept
+    whatever the order.
+    """
+    proposed = outcome.changed
+    holders: dict[str, str] = {}
+    for rule_id in outcome.fired:
+        for figure in proposed.get(rule_id, {}):
+            holder = holders.get(figure)
+            if holder is None or rule_id not in beats.get(holder, frozenset()):
+                holders[figure] = rule_id
+    outcome.sets = {figure: proposed[rule_id][figure] for figure, rule_id in holders.items()}
+    changed: dict[str, dict[str, Any]] = {}
+    for rule_id in outcome.fired:
+        kept = {f: v for f, v in proposed.get(rule_id, {}).items() if holders.get(f) == rule_id}
+        if kept:
+            changed[rule_id] = kept
+    outcome.changed = changed
 
 
 class _Session:
     """One durable host and one uniquely named ruleset, alive for one run; use with `with`."""
 
-    def __init__(self, rules: Sequence[DecisionRule], *, sentinel: bool = True) -> None:
+    def __init__(self, rules: Sequence[DecisionRule], *, sentinel: bool = True,
+                 exceptions: Mapping[str, frozenset[str]] | None = None) -> None:
         self.rules = list(rules)
+        self._beats = exceptions if exceptions is not None else exception_closure(self.rules)
+        self._fields: dict[str, Mapping[str, Any]] = {}
         self.name = f"parcours_decisions_{uuid.uuid4().hex}"
         self.definition = durable_ruleset(self.rules)
         if not sentinel:
@@ -164,6 +239,8 @@ class _Session:
         self.close()
 
     def _action(self, rule: DecisionRule) -> Callable[[Any], None]:
+        names = condition_facts(rule.when)
+
         def action(c: Any) -> None:
             sid = str(c.s["sid"])
             self._started.add(sid)
@@ -172,6 +249,8 @@ class _Session:
                 if rule.id in outcome.fired:  # an `any` fires once per matching branch
                     return
                 outcome.fired.append(rule.id)
+                seen = self._fields.get(sid, {})
+                outcome.matched[rule.id] = {name: seen.get(name) for name in names}
                 _apply_actions(rule, outcome)
             except Exception as error:  # durable would swallow it: keep it for the caller
                 self._errors.append((rule.id, sid, error))
@@ -185,6 +264,7 @@ class _Session:
         """Assert one fact (its own durable state `sid`) and return what the rules did."""
         assert self._host is not None, "session fermée"
         outcome = self._outcomes.setdefault(sid, Outcome())
+        self._fields[sid] = dict(fields)
         message = {**fields, "sid": sid, "id": sid, _MARKER: True}
         try:
             state = self._host.assert_fact(self.name, message)
@@ -203,6 +283,8 @@ class _Session:
                 f"le moteur de règles a signalé une erreur sur le fait « {sid} » : "
                 f"{state['exception']}")
         self._release(sid)
+        self._fields.pop(sid, None)
+        _settle(outcome, self._beats)
         return outcome
 
     def _release(self, sid: str) -> None:
@@ -236,9 +318,9 @@ def _fact_problems(
 
     Only the fields the rules name are read and sent; a null field is left out (absent).
     """
-    leaves = [(rule.id, name, _expected_kind(op, operand))
-              for rule in rules for name, op, operand in _leaves(rule.when)]
-    names = sorted({name for _, name, _ in leaves})
+    expected = [(rule.id, name, _expected_kind(op, operand))
+                for rule in rules for name, op, operand in leaves(rule.when)]
+    names = sorted({name for _, name, _ in expected})
     problems: list[str] = []
     sent: dict[str, dict[str, Any]] = {}
     for fact_id, fact in facts.items():
@@ -261,12 +343,12 @@ def _fact_problems(
                 problems.append(f"fait « {sid} », champ « {name} » : valeur {_show(value)} "
                                 "non permise (booléen, nombre fini ou texte attendu ; convertissez "
                                 "les montants en centimes entiers)")
-        for rule_id, name, expected in leaves:
+        for rule_id, name, wanted in expected:
             value = fields.get(name)
             kind = _kind(value)
-            if kind is not None and kind != expected:
+            if kind is not None and kind != wanted:
                 problems.append(f"fait « {sid} », champ « {name} » : {kind} {_show(value)} "
-                                f"alors que la règle « {rule_id} » attend un {expected}")
+                                f"alors que la règle « {rule_id} » attend un {wanted}")
         sent[sid] = fields
     return list(dict.fromkeys(problems)), sent
 
@@ -284,12 +366,14 @@ def run_decisions(rules: Sequence[DecisionRule], facts: Mapping[Any, Mapping[str
 
     `facts` maps a fact id (the convention id) to a flat mapping of JSON scalars; only the
     fields the rules name are read. Rules fire at most once per fact, in the order of
-    `rules`. Raises `DecisionRuleError` for malformed rules and `DecisionError` for bad facts
+    `rules`; when two fired rules set the same figure, an exception (`exception_to`, followed
+    through every rule of `rules`, enabled or not) keeps its value, else the later one does.
+    Raises `DecisionRuleError` for malformed rules and `DecisionError` for bad facts
     or a failure inside the engine or an action.
     """
     if stage not in STAGES:
         raise DecisionError(f"étape de décision « {stage} » inconnue (attendu : "
-                            f"{', '.join(STAGES)})" + _suggest(stage, STAGES))
+                            f"{', '.join(STAGES)})" + suggest(stage, STAGES))
     selected = [r for r in rules if r.enabled is True and r.stage == stage]
     problems = [p for rule in selected for p in validate_rule(rule)]
     seen: set[str] = set()
@@ -312,7 +396,7 @@ def run_decisions(rules: Sequence[DecisionRule], facts: Mapping[Any, Mapping[str
     if not selected:
         return {fact_id: Outcome() for fact_id in facts}
     outcomes: dict[Any, Outcome] = {}
-    with _ENGINE_LOCK, _Session(selected) as session:
+    with _ENGINE_LOCK, _Session(selected, exceptions=exception_closure(rules)) as session:
         for fact_id in facts:
             outcomes[fact_id] = session.evaluate(str(fact_id), sent[str(fact_id)])
     return outcomes

@@ -57,8 +57,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
-import yaml
 
+from engine.load.yaml_loader import PROFILE_LIMITS, read_yaml
 from engine.model.contract import (
     DTYPES,
     READ_ORDER,
@@ -143,14 +143,12 @@ def _load_profile(path: Path, files: dict[str, str]) -> dict[str, _TableProfile]
     """Read a source profile (YAML): per table `file`, `columns` and `codes`."""
     if not path.is_file():
         raise ExtractError(f"Profil de source introuvable : « {path} ».")
-    data = path.read_bytes()
-    files[path.name] = hashlib.sha256(data).hexdigest()
-    try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" ligne {mark.line + 1}" if mark is not None else ""
-        raise ExtractError(f"Profil {path.name} : YAML illisible{where}.") from error
+    doc, problems = read_yaml(path, path.name, PROFILE_LIMITS)
+    if problems:
+        first = problems[0]
+        where = f" ligne {first.line}" if first.line else ""
+        raise ExtractError(f"Profil {path.name} : YAML illisible{where}. Détail : {first.message}.")
+    files[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     if doc is None:
         return {}
     if isinstance(doc, dict) and "tables" in doc:
@@ -1038,7 +1036,7 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
         rejected=pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECTED_SCHEMA),
         counts=counts,
         files=files,
-        source=str(data),
+        source=str(data.resolve()),  # one spelling of the folder, however it was typed
     )
 
 

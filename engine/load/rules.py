@@ -2,7 +2,7 @@
 
 Layout (OpenFisca-like): `rules/<dispositif>/*.yaml` hold `parameters:` (a nested mapping
 whose leaves are parameter nodes with `values` keyed by effective date) and
-`indicators:`; `rules/decisions.yaml` holds the decision rules; `rules/index.yaml`
+`indicators:`; `rules/decisions.yaml` holds the decision rules and the facts they may name; `rules/index.yaml`
 describes the tree. A parameter's dotted path is `<dispositif>.<nested keys>`, e.g.
 `equilibre.first_appointment_max_days` or `equilibre.scoring.exit_12m.target`.
 
@@ -23,12 +23,20 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from engine.load.yaml_loader import LineDict, _line, _Loader
-from engine.model.decision_rules import DecisionRule, validate_rule
+from engine.load.yaml_loader import RULES_LIMITS, LineDict, _line, read_yaml
+from engine.model.decision_rules import (
+    FACT_TYPES,
+    DecisionRule,
+    FactDef,
+    exception_closure,
+    excludes,
+    fact_problem,
+    set_figures,
+    validate_rule,
+)
 from engine.model.errors import Problem, RulesError
 from engine.model.rulebook import Edit, IndicatorDef, Param, RuleBook
+from engine.model.text import suggest
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
@@ -44,9 +52,11 @@ INDICATOR_KEYS = {
 }
 INDICATOR_KINDS = ("rate", "volume", "reported")
 PARTS = ("qualitative", "quantitative", "none")
-DECISION_KEYS = {"stage", "description", "source", "when", "then", "enabled"}
+DECISION_KEYS = {"stage", "description", "source", "when", "then", "enabled", "exception_to"}
+FACT_KEYS = {"type", "stage", "description", "dispositifs", "optional"}
 STAGES = ("scoring", "payment")
-FILE_KEYS = {"dispositif", "label", "parameters", "indicators", "decisions", "description", "labels"}
+FILE_KEYS = {"dispositif", "label", "parameters", "indicators", "decisions", "description", "labels",
+             "facts"}
 INDEX_KEYS = {"title", "documents", "folders"}
 
 
@@ -238,26 +248,10 @@ def _walk_params(c: _Collector, rel: str, prefix: str, node: Any, out: dict[str,
 
 
 def _read_yaml(c: _Collector, root: Path, file: Path) -> Any:
+    """Read one rules file through the one YAML loader (limits, lines, duplicate keys)."""
     rel = str(file.relative_to(root.parent)) if root.parent in file.parents else str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        c.add(rel, 0, "", f"fichier illisible ({error})")
-        return None
-    loader = _Loader(text)
-    loader.duplicates = []
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        problem = getattr(error, "problem", None) or str(error)
-        c.add(rel, line, "", f"YAML invalide : {problem}")
-        return None
-    finally:
-        loader.dispose()
-    for line, key in loader.duplicates:
-        c.add(rel, line, key, "clé en double (la première occurrence compterait seule)")
+    data, problems = read_yaml(file, rel, RULES_LIMITS)
+    c.problems.extend(problems)
     return data
 
 
@@ -285,6 +279,8 @@ def load_rules(root: Path | str | None = None) -> RuleBook:
     indicators: dict[str, dict[str, IndicatorDef]] = {}
     decisions: list[DecisionRule] = []
     decision_lines: dict[str, tuple[str, int]] = {}
+    decision_specs: dict[str, Any] = {}
+    facts: dict[str, FactDef] = {}
     labels: dict[str, str] = {}
     flag_labels: dict[str, str] = {}
     label_lines: dict[str, tuple[str, int]] = {}
@@ -315,7 +311,10 @@ def load_rules(root: Path | str | None = None) -> RuleBook:
         if "indicators" in data and dispositif:
             _load_indicators(c, rel, dispositif, data["indicators"], indicators, documents)
         if "decisions" in data:
-            _load_decisions(c, rel, data["decisions"], decisions, decision_lines, documents)
+            _load_decisions(c, rel, data["decisions"], decisions, decision_lines, documents,
+                            decision_specs)
+        if "facts" in data:
+            _load_facts(c, rel, data["facts"], facts)
         if "labels" in data:
             if not isinstance(data["labels"], Mapping):
                 c.add(rel, _line(data, "labels"), "labels", "table code: libellé attendue")
@@ -328,9 +327,10 @@ def load_rules(root: Path | str | None = None) -> RuleBook:
     book = RuleBook(
         root=root, params=params, indicators=indicators, decisions=tuple(decisions),
         decision_lines=decision_lines, documents=documents, folders=folders, labels=labels,
-        sha256=digest.hexdigest(), flag_labels=flag_labels,
+        sha256=digest.hexdigest(), flag_labels=flag_labels, facts=facts,
     )
     c.problems.extend(check_consistency(book))
+    _check_decisions(c, decisions, decision_lines, decision_specs, facts, set(indicators))
     for rule in decisions:
         for action in rule.then:
             code = action.get("flag") or action.get("warn") if isinstance(action, Mapping) else None
@@ -391,7 +391,8 @@ def _load_indicators(c: _Collector, rel: str, dispositif: str, node: Any,
 
 
 def _load_decisions(c: _Collector, rel: str, node: Any, out: list[DecisionRule],
-                    lines: dict[str, tuple[str, int]], documents: Mapping[str, Any]) -> None:
+                    lines: dict[str, tuple[str, int]], documents: Mapping[str, Any],
+                    specs: dict[str, Any] | None = None) -> None:
     if not isinstance(node, Mapping):
         c.add(rel, 0, "decisions", "table de règles de décision attendue")
         return
@@ -415,11 +416,163 @@ def _load_decisions(c: _Collector, rel: str, node: Any, out: list[DecisionRule],
             id=str(rule_id), stage=stage, when=_plain(spec.get("when") or {}),
             then=tuple(_plain(spec.get("then") or [])), description=str(spec.get("description", "")),
             source=_plain(spec.get("source")), enabled=bool(spec.get("enabled", True)),
+            exception_to=_exception_list(spec.get("exception_to")),
         )
         for message in validate_rule(rule):
-            c.add(rel, line, path, message)
+            c.add(rel, _line(spec, "exception_to") if "exception_to" in message else line, path, message)
         out.append(rule)
         lines[str(rule_id)] = (rel, line)
+        if specs is not None:
+            specs[str(rule_id)] = spec
+
+
+def _exception_list(value: Any) -> Any:
+    """`exception_to` as a tuple of ids (one id alone allowed); anything else as found."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(_plain(value))
+    return _plain(value)
+
+
+def _load_facts(c: _Collector, rel: str, node: Any, out: dict[str, FactDef]) -> None:
+    """The `facts:` table: one declaration per fact the decision rules may name."""
+    if not isinstance(node, Mapping):
+        c.add(rel, 0, "facts", "table des faits attendue (nom: {type, stage, description})")
+        return
+    for name, spec in node.items():
+        path = f"facts.{name}"
+        line = _line(node, str(name))
+        if not isinstance(spec, Mapping):
+            c.add(rel, line, path, "table attendue (type, stage, description)")
+            continue
+        _check_keys(c, rel, spec, FACT_KEYS, path)
+        ok = True
+        kind = spec.get("type")
+        if kind not in FACT_TYPES:
+            c.add(rel, _line(spec, "type"), f"{path}.type",
+                  f"type « {kind} » inconnu (attendu : {', '.join(FACT_TYPES)})" + suggest(str(kind), FACT_TYPES))
+            ok = False
+        stage = spec.get("stage")
+        if stage not in STAGES:
+            c.add(rel, _line(spec, "stage"), f"{path}.stage",
+                  f"étape « {stage} » inconnue (attendu : {', '.join(STAGES)})" + suggest(str(stage), STAGES))
+            ok = False
+        description = spec.get("description")
+        if not isinstance(description, str) or not description.strip():
+            c.add(rel, _line(spec, "description") if "description" in spec else line, f"{path}.description",
+                  "description en français attendue")
+            ok = False
+        dispositifs = spec.get("dispositifs", [])
+        if not isinstance(dispositifs, list) or not all(isinstance(d, str) for d in dispositifs):
+            c.add(rel, _line(spec, "dispositifs"), f"{path}.dispositifs", "liste de dispositifs attendue")
+            ok = False
+        optional = spec.get("optional", False)
+        if not isinstance(optional, bool):
+            c.add(rel, _line(spec, "optional"), f"{path}.optional", "vrai ou faux attendu")
+            ok = False
+        if str(name) in out:
+            first = out[str(name)]
+            c.add(rel, line, path, f"fait déjà déclaré ({first.file}, ligne {first.line})")
+            continue
+        if ok:
+            out[str(name)] = FactDef(
+                name=str(name), type=str(kind), description=str(description), stage=str(stage),
+                dispositifs=tuple(dispositifs), optional=optional, file=rel, line=line,
+            )
+
+
+def _raw_leaves(node: Any, path: str) -> list[tuple[Any, str]]:
+    """(leaf node, path) of every leaf of a YAML condition tree, with its line bookkeeping."""
+    if not isinstance(node, Mapping):
+        return []
+    if "fact" in node:
+        return [(node, path)]
+    found: list[tuple[Any, str]] = []
+    for group in ("all", "any"):
+        items = node.get(group)
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                found.extend(_raw_leaves(item, f"{path}.{group}[{index}]"))
+    return found
+
+
+def _check_decisions(c: _Collector, rules: list[DecisionRule], lines: Mapping[str, tuple[str, int]],
+                     specs: Mapping[str, Any], facts: Mapping[str, FactDef],
+                     dispositifs: set[str]) -> None:
+    """Checks across the decision rules and the declared facts.
+
+    Every `fact:` of a rule is declared, of a stage the rule can see and compared with an
+    operand of its type; every `exception_to` names a known rule of the same stage, without
+    a cycle; two rules of one stage setting the same figure are refused unless one is an
+    exception to the other or their conditions exclude each other.
+    """
+    for declared in facts.values():
+        for dispositif in declared.dispositifs:
+            if dispositifs and dispositif not in dispositifs:
+                c.add(declared.file, declared.line, f"facts.{declared.name}.dispositifs",
+                      f"dispositif « {dispositif} » inconnu" + suggest(dispositif, dispositifs))
+    by_id = {rule.id: rule for rule in rules}
+    for rule in rules:
+        rel, line = lines.get(rule.id, ("", 0))
+        spec = specs.get(rule.id)
+        path = f"decisions.{rule.id}"
+        if validate_rule(rule):
+            continue  # already reported; its condition cannot be walked safely
+        for leaf, where in _raw_leaves(spec.get("when") if isinstance(spec, Mapping) else None, "when"):
+            name = leaf["fact"]
+            leaf_line = _line(leaf, "fact") or line
+            fact = facts.get(str(name))
+            if fact is None:
+                c.add(rel, leaf_line, f"{path}.{where}.fact",
+                      f"fait « {name} » non déclaré dans « facts: »" + suggest(str(name), facts))
+                continue
+            if rule.stage == "scoring" and fact.stage == "payment":
+                c.add(rel, leaf_line, f"{path}.{where}.fact",
+                      f"le fait « {name} » n'est connu qu'à l'étape « payment » (après le calcul des montants) : "
+                      "une règle de l'étape « scoring » ne peut pas l'utiliser")
+            op = next(str(k) for k in leaf if k != "fact")
+            problem = fact_problem(fact, op, _plain(leaf[op]))
+            if problem:
+                c.add(rel, _line(leaf, op) or leaf_line, f"{path}.{where}.{op}", problem)
+        for index, target in enumerate(rule.exception_to):
+            where_line = _line(spec, "exception_to") if isinstance(spec, Mapping) else line
+            other = by_id.get(target)
+            if other is None:
+                c.add(rel, where_line, f"{path}.exception_to[{index}]",
+                      f"règle « {target} » inconnue" + suggest(target, by_id))
+            elif other.stage != rule.stage:
+                c.add(rel, where_line, f"{path}.exception_to[{index}]",
+                      f"la règle « {target} » est de l'étape « {other.stage} », « {rule.id} » de l'étape "
+                      f"« {rule.stage} » : une exception ne vaut qu'entre règles d'une même étape")
+    closure = exception_closure(rules)
+    for rule in rules:
+        if rule.id in closure[rule.id] and rule.id not in rule.exception_to:  # self: validate_rule
+            rel, line = lines.get(rule.id, ("", 0))
+            spec = specs.get(rule.id)
+            line = _line(spec, "exception_to") if isinstance(spec, Mapping) else line
+            c.add(rel, line, f"decisions.{rule.id}.exception_to",
+                  "exceptions en boucle : la règle est, par ses exceptions, une exception à elle-même")
+    valid = [rule for rule in rules if not validate_rule(rule)]
+    for later_index, later in enumerate(valid):
+        for earlier in valid[:later_index]:
+            if earlier.stage != later.stage:
+                continue
+            shared = [f for f in set_figures(later) if f in set_figures(earlier)]
+            if not shared:
+                continue
+            if earlier.id in closure[later.id] or later.id in closure[earlier.id]:
+                continue
+            if excludes(earlier.when, later.when):
+                continue
+            rel, line = lines.get(later.id, ("", 0))
+            first_rel, first_line = lines.get(earlier.id, ("", 0))
+            c.add(rel, line, f"decisions.{later.id}",
+                  f"les règles « {earlier.id} » ({first_rel}, ligne {first_line}) et « {later.id} » fixent "
+                  f"toutes deux « {', '.join(shared)} » à l'étape « {later.stage} » : déclarer laquelle "
+                  f"l'emporte (« exception_to: [{earlier.id}] » sur « {later.id} », ou l'inverse)")
 
 
 def _plain(value: Any) -> Any:

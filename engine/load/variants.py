@@ -19,15 +19,13 @@ figure is a cent-exact Decimal: the deltas add up to the cent by construction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from engine.load.rules import _suggest, apply_edits, parse_set
-from engine.load.yaml_loader import LineDict, _Loader
+from engine.load.yaml_loader import VARIANT_LIMITS, LineDict, read_yaml
 from engine.model.errors import Problem, RulesError
 from engine.model.rulebook import Edit, RuleBook
 
@@ -35,6 +33,9 @@ VARIANT_KEYS = ("name", "author", "purpose", "changes")
 VARIANT_REQUIRED = ("name", "changes")
 PARAMETER_CHANGE_KEYS = ("parameter", "value", "from")
 DECISION_CHANGE_KEYS = ("decision", "enabled")
+MAX_CHANGES = 500
+"""The most edits a variant may hold (file and `--set` together): a reform is a few dozen
+edits; beyond this a file is a mistake or an attack, and each edit costs a check."""
 
 
 class VariantError(RulesError):
@@ -91,28 +92,12 @@ def _file_error(problems: list[Problem]) -> VariantError:
 
 
 def _read_variant_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _file_error([Problem(str(path), 0, "", "fichier de variante introuvable")]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise _file_error([Problem(str(path), 0, "", f"fichier illisible ({error})")]) from None
-    loader = _Loader(text)
-    loader.duplicates = []
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error)
-        raise _file_error(
-            [Problem(str(path), mark.line + 1 if mark else 0, "", f"YAML invalide : {problem}")]
-        ) from None
-    finally:
-        loader.dispose()
-    if loader.duplicates:
-        raise _file_error(
-            [Problem(str(path), line, key, "clé en double") for line, key in loader.duplicates]
-        )
+    """Read a variant file through the one YAML loader; raise VariantError when refused."""
+    data, problems = read_yaml(path, str(path), VARIANT_LIMITS)
+    if problems:
+        if problems[0].message == "fichier introuvable":
+            problems = [replace(problems[0], message="fichier de variante introuvable")]
+        raise _file_error(problems)
     return data
 
 
@@ -239,6 +224,16 @@ def parse_variant(
                     "liste de modifications attendue (au moins une)",
                 )
             )
+        elif len(changes) > MAX_CHANGES:
+            problems.append(
+                Problem(
+                    file,
+                    _line(data, "changes"),
+                    "changes",
+                    f"trop de modifications ({len(changes)}) : une variante en compte au plus"
+                    f" {MAX_CHANGES} ; la découper en plusieurs variantes",
+                )
+            )
         else:
             for index, node in enumerate(changes):
                 edit = _change(problems, file, index, node)
@@ -271,6 +266,16 @@ def variant_from_options(
             parsed.append(parse_set(option))
         except RulesError as error:
             problems.extend(error.problems)
+    total = len(parsed) + (len(base.edits) if base is not None else 0)
+    if total > MAX_CHANGES:
+        problems.append(
+            Problem(
+                "--set",
+                0,
+                "",
+                f"trop de modifications ({total}) : au plus {MAX_CHANGES} par simulation",
+            )
+        )
     if problems:
         raise VariantError(problems, "Modification refusée")
     if base is None:

@@ -1,10 +1,11 @@
-"""Decision rules (start-up clause, not-evaluable policy, reversement…) run by durable_rules.
+"""The decision language (start-up clause, not-evaluable policy, reversement…), as data.
 
-This is the only module that touches durable_rules. A decision rule is data (loaded from
-`rules/decisions.yaml` by `engine.rules`): a condition tree over the flat fact of one
-convention and a list of actions. `run_decisions` translates the enabled rules of one stage
-into a durable_rules JSON ruleset, asserts one fact per convention and returns, for every
-fact, which rules fired and what they did.
+A decision rule is data (loaded from `rules/decisions.yaml` by `engine.load.rules`): a
+condition tree over the flat fact of one convention and a list of actions. This module holds
+the rule and fact types and their checks, and touches no engine: the durable_rules backend
+(`engine.decisions.backend.run_decisions`) translates the enabled rules of one stage into a
+durable_rules ruleset, asserts one fact per convention and returns, for every fact, an
+`Outcome` (which rules fired, with the fact values they matched, and what they did).
 
 Condition tree (data, never evaluated as code)::
 
@@ -14,7 +15,16 @@ Condition tree (data, never evaluated as code)::
                in (non-empty list of values of one kind)
 
 Actions: ``{"flag": code}`` adds a flag, ``{"warn": code}`` adds a warning code,
-``{"set": name, "value": v}`` sets an adjustment (the later rule wins).
+``{"set": name, "value": v}`` sets an adjustment.
+
+Exceptions (Catala-style): a rule may declare ``exception_to: [other_rule_id, ...]``. When
+both fire on a fact and both set a figure, the exception's value is kept, whatever the firing
+order; the relation is transitive. Without it, two fired rules setting the same figure keep
+the later one's value (firing order): the loader refuses such a pair in the rules tree unless
+one is an exception to the other or their conditions exclude each other (`excludes`).
+
+Facts (`FactDef`): the fields the rules may name are declared once, with their kind and the
+stage that provides them; `fact_problem` checks one leaf against its declaration.
 
 Semantics pinned by tests/test_decisions.py:
 
@@ -26,71 +36,43 @@ Semantics pinned by tests/test_decisions.py:
 - each rule fires at most once per fact, in the order of `rules` (the YAML order);
 - each fact is evaluated on its own (one durable state per fact, ``sid`` = fact id).
 
-durable_rules' sharp edges, and what this module does about them:
-
-- ``Host.__init__`` starts two self-rearming ``threading.Timer`` loops (``_run``) that
-  dispatch actions and timers in the background: `_Host` disables them; actions then run
-  synchronously inside ``assert_fact``.
-- The C engine keeps rulesets in a global table: each run registers its own ruleset under a
-  unique name and deletes it (``delete_ruleset``) in a ``finally``.
-- ``Ruleset`` mutates the definition it is given (``del rule['run']``): it gets a deep copy.
-- A fact that matches no rule raises ``MessageNotHandledException``, and the C engine then
-  leaves that state half-initialised: ``delete_state`` on it frees uninitialised pointers
-  (segmentation fault, depending on the heap). Every fact therefore carries a marker field
-  matched by a last, no-op sentinel rule, so every state has run an action and can be
-  deleted; a state that still ended up unhandled is left to ``delete_ruleset`` (it leaks
-  about 80 KB, it does not crash).
-- States are not freed by ``delete_ruleset`` (about 80 KB per fact): each state is deleted.
-- The state document (``sid``, ``id``, ``$s``) is itself matched by the rules after every
-  action: a condition it satisfies (on ``id`` or ``sid``) loops forever. Such field names
-  are refused, and the sentinel matches the marker, not ``id``.
-- An ``any`` (``$or``) fires its action once per matching branch: firings are deduplicated.
-- An exception in an action is swallowed (written to the state as ``exception``): actions
-  record their errors, which are raised as `DecisionError` after the assertion.
-- Hard limits of the C engine: a condition's `any`s are expanded into every combination
-  (error 113 past about 2**15); 512 tests of one field make ruleset creation loop forever;
-  a fact satisfying more than 63 distinct tests at once overflows a stack (error 303).
-  Conditions and stages are size-checked before durable is reached; engine error codes are
-  explained in the French message.
-- The state JSON is built without escaping: a fact id holding a double quote or a backslash
-  corrupts it (its state can no longer be deleted); such ids are refused.
+The engine's own sharp edges (threads, global tables, crashes) are described, and handled,
+in `engine.decisions.backend`.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.model.errors import ParcoursError
+from engine.model.text import suggest
 
 __all__ = [
     "ACTIONS",
+    "FACT_TYPES",
     "OPERATORS",
     "STAGES",
     "DecisionError",
     "DecisionRule",
     "DecisionRuleError",
+    "FactDef",
     "Outcome",
+    "condition_facts",
+    "exception_closure",
+    "excludes",
+    "fact_problem",
     "validate_rule",
 ]
 
 STAGES = ("scoring", "payment")
-# Operator of a leaf -> durable_rules operator (None: equality is written {field: value}).
-_DURABLE_OPERATORS: dict[str, str | None] = {
-    "equals": None,
-    "not_equals": "$neq",
-    "lt": "$lt",
-    "lte": "$lte",
-    "gt": "$gt",
-    "gte": "$gte",
-}
-OPERATORS = (*_DURABLE_OPERATORS, "in")
+OPERATORS = ("equals", "not_equals", "lt", "lte", "gt", "gte", "in")
+#: The kinds a fact may be declared with: those `_kind` gives a JSON scalar.
+FACT_TYPES = ("booléen", "nombre", "texte")
 _NUMERIC_OPERATORS = frozenset({"lt", "lte", "gt", "gte"})
 _GROUPS = ("all", "any")
 ACTIONS = ("flag", "warn", "set")
@@ -100,27 +82,13 @@ _CONDITION_KEYS = _GROUPS + ("fact",) + OPERATORS
 # of durable's state document, which the rules would match again after every action.
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RESERVED_FIELDS = frozenset({"id", "sid", "exception"})
-_MARKER = "_parcours_fact"
-_SENTINEL = "parcours_sentinel"
-_BAD_ID_CHARS = re.compile(r'["\\\x00-\x1f]')
 _MAX_INT = 2**63 - 1
-_MAX_PROBLEMS = 20
 # Size limits, well inside the C engine's: it expands every `any` nested in an `all` into
 # one expression per combination (error 113 past about 2**15), and it stores the tests of a
 # ruleset in a 512-bucket open-addressing table that it probes forever once full (512
 # values of one field never return; 511 give error 303).
 _MAX_VARIANTS = 256  # combinations of one rule's condition
 _MAX_ALTERNATIVES = 256  # leaves of the rules of one run, each value of an `in` counted
-# Error codes of durable_rules_engine worth explaining.
-_ENGINE_HINTS = {
-    "113": "condition trop complexe pour le moteur (trop de combinaisons de « any »)",
-    "302": "trop de champs dans un fait pour le moteur",
-    "303": "trop de conditions satisfaites à la fois par un même fait (64 au plus pour le "
-           "moteur) : regroupez les règles ou répartissez-les entre les étapes",
-}
-
-# The C engine is global and not thread-safe: one run at a time.
-_ENGINE_LOCK = threading.Lock()
 
 
 # --------------------------------------------------------------------------- data
@@ -137,16 +105,48 @@ class DecisionRule:
     description: str = ""
     source: Mapping[str, Any] | None = None
     enabled: bool = True
+    #: Rules this one is an exception to: when both fire, this rule's `set` values are kept.
+    exception_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FactDef:
+    """One declared fact: a field of the flat fact of a convention that rules may name.
+
+    `stage` is the first stage that provides it (a `scoring` fact is seen by both stages, a
+    `payment` fact only by the payment rules); `dispositifs` lists the dispositifs whose
+    conventions carry it (empty: every dispositif); `optional` says that some conventions
+    may lack it even so (a fact a convention does not have never matches).
+    """
+
+    name: str
+    type: str
+    description: str
+    stage: str
+    dispositifs: tuple[str, ...] = ()
+    optional: bool = False
+    file: str = ""
+    line: int = 0
 
 
 @dataclass
 class Outcome:
-    """What the decision rules did to one fact."""
+    """What the decision rules did to one fact.
+
+    `fired`: the rules that fired, in firing order. `matched`: per fired rule, the value of
+    every fact its condition names as the engine saw it (None: absent or null). `sets`: the
+    figures set, with their final value; `changed`: per rule, the figures whose final value
+    it gave (a rule whose every `set` was overridden by an exception is not listed).
+    `matched` and `changed` explain the decision and follow from `fired`, the rules and the
+    fact: they take no part in comparing two outcomes.
+    """
 
     fired: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sets: dict[str, Any] = field(default_factory=dict)
+    matched: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
 
 
 class DecisionError(ParcoursError):
@@ -158,11 +158,6 @@ class DecisionRuleError(DecisionError):
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _suggest(word: object, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
-    return f" (vouliez-vous dire « {close[0]} » ?)" if close else ""
 
 
 def _kind(value: Any) -> str | None:
@@ -193,7 +188,7 @@ def validate_rule(rule: DecisionRule) -> list[str]:
         problems.append(f"règle {rule.id!r} : identifiant vide ou non textuel")
     if rule.stage not in STAGES:
         add("stage", f"« {rule.stage} » inconnu (attendu : {', '.join(STAGES)})"
-            + _suggest(rule.stage, STAGES))
+            + suggest(rule.stage, STAGES))
     if not isinstance(rule.enabled, bool):
         add("enabled", f"vrai ou faux attendu, trouvé {_show(rule.enabled)}")
     _check_condition(rule.when, "when", add)
@@ -204,7 +199,107 @@ def validate_rule(rule: DecisionRule) -> list[str]:
                 f"{alternatives} comparaisons ; {_MAX_VARIANTS} au plus de chaque) : "
                 "scindez la règle")
     _check_actions(rule.then, add)
+    _check_exceptions(rule, add)
     return problems
+
+
+def _check_exceptions(rule: DecisionRule, add: Callable[[str, str], None]) -> None:
+    targets = rule.exception_to
+    if not isinstance(targets, list | tuple):
+        add("exception_to", f"liste d'identifiants de règles attendue, trouvé {_show(targets)}")
+        return
+    for index, target in enumerate(targets):
+        if not isinstance(target, str) or not target.strip():
+            add(f"exception_to[{index}]", f"identifiant de règle attendu, trouvé {_show(target)}")
+        elif target == rule.id:
+            add(f"exception_to[{index}]", "une règle ne peut pas être une exception à elle-même")
+
+
+def leaves(node: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """(fact, operator, operand) of every leaf of a valid condition tree, in order."""
+    for group in _GROUPS:
+        if group in node:
+            return [leaf for item in node[group] for leaf in leaves(item)]
+    op = next(k for k in node if k != "fact")
+    return [(node["fact"], op, node[op])]
+
+
+def condition_facts(node: Mapping[str, Any]) -> list[str]:
+    """The facts a valid condition tree names, each once, in order of appearance."""
+    return list(dict.fromkeys(name for name, _, _ in leaves(node)))
+
+
+def exception_closure(rules: Sequence[DecisionRule]) -> dict[str, frozenset[str]]:
+    """Per rule id, every rule it is an exception to, directly or through other rules.
+
+    A rule appears in its own set only when its exceptions loop (refused by the loader);
+    a malformed `exception_to` (reported by `validate_rule`) counts as none.
+    """
+    direct = {rule.id: {t for t in rule.exception_to if isinstance(t, str)}
+              if isinstance(rule.exception_to, list | tuple) else set() for rule in rules}
+    closure: dict[str, frozenset[str]] = {}
+    for start in direct:
+        seen: set[str] = set()
+        todo = list(direct[start])
+        while todo:
+            target = todo.pop()
+            if target not in seen:
+                seen.add(target)
+                todo.extend(direct.get(target, ()))
+        closure[start] = frozenset(seen)
+    return closure
+
+
+def set_figures(rule: DecisionRule) -> list[str]:
+    """The figures a valid rule sets (its `set` actions), in order."""
+    return [str(a["set"]) for a in rule.then if isinstance(a, Mapping) and "set" in a]
+
+
+def _required_values(node: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Per fact, the values a condition requires it to have.
+
+    Read from the `equals`/`in` leaves of the top-level `all` (or a lone leaf); values are
+    compared as JSON, so 1 and true differ.
+    """
+    items = node["all"] if "all" in node else [node] if "fact" in node else []
+    required: dict[str, set[str]] = {}
+    for item in items:
+        if "fact" not in item:
+            continue
+        op = next(k for k in item if k != "fact")
+        if op not in ("equals", "in"):
+            continue
+        values = {json.dumps(v) for v in (item[op] if op == "in" else [item[op]])}
+        name = item["fact"]
+        required[name] = required[name] & values if name in required else values
+    return required
+
+
+def excludes(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """True when two valid conditions can never both hold on one fact.
+
+    Sound, not complete: they exclude each other when both require (by `equals` or `in` in
+    their top-level `all`) one fact to take values from disjoint sets, e.g.
+    ``not_evaluable_policy equals neutral`` and ``… equals zero``.
+    """
+    first, second = _required_values(one), _required_values(other)
+    return any(not (first[name] & second[name]) for name in first.keys() & second.keys())
+
+
+def fact_problem(fact: FactDef, op: str, operand: Any) -> str | None:
+    """Why a valid leaf `fact op operand` does not fit the declared fact, or None."""
+    if op in _NUMERIC_OPERATORS:
+        if fact.type != "nombre":
+            return (f"« {op} » compare des nombres, or le fait « {fact.name} » est de type "
+                    f"{fact.type}")
+        return None
+    values = list(operand) if op == "in" else [operand]
+    for value in values:
+        kind = _kind(value)
+        if kind != fact.type:
+            return (f"le fait « {fact.name} » est de type {fact.type}, la valeur {_show(value)} "
+                    f"est de type {kind} : la condition ne serait jamais vraie")
+    return None
 
 
 def _size(node: Mapping[str, Any]) -> tuple[int, int]:
@@ -231,7 +326,7 @@ def _check_condition(node: Any, where: str, add: Callable[[str, str], None]) -> 
         for key in keys:
             if key not in _GROUPS:
                 add(where, f"clé « {key} » inattendue à côté de « {groups[0]} »"
-                    + _suggest(key, _GROUPS))
+                    + suggest(key, _GROUPS))
         if len(groups) > 1:
             add(where, "« all » et « any » ensemble : imbriquez l'un dans l'autre")
         for group in groups:
@@ -245,7 +340,7 @@ def _check_condition(node: Any, where: str, add: Callable[[str, str], None]) -> 
     if "fact" not in keys:
         unknown = [k for k in keys if k not in OPERATORS]
         for key in unknown:
-            add(where, f"clé inconnue « {key} »" + _suggest(key, _CONDITION_KEYS))
+            add(where, f"clé inconnue « {key} »" + suggest(key, _CONDITION_KEYS))
         if not unknown:
             add(where, "clé « fact » manquante (le champ du fait à comparer)")
         return
@@ -262,7 +357,7 @@ def _check_leaf(node: Mapping[str, Any], where: str, add: Callable[[str, str], N
     operators = [str(k) for k in node if k != "fact"]
     unknown = [k for k in operators if k not in OPERATORS]
     for key in unknown:
-        add(where, f"opérateur inconnu « {key} »" + _suggest(key, OPERATORS)
+        add(where, f"opérateur inconnu « {key} »" + suggest(key, OPERATORS)
             + f" (attendu : {', '.join(OPERATORS)})")
     known = [k for k in operators if k in OPERATORS]
     if not operators:
@@ -311,7 +406,7 @@ def _check_actions(then: Any, add: Callable[[str, str], None]) -> None:
             if not verbs:
                 unknown = [k for k in keys if k != "value"]
                 for key in unknown or keys:
-                    add(where, f"action inconnue « {key} »" + _suggest(key, ACTIONS)
+                    add(where, f"action inconnue « {key} »" + suggest(key, ACTIONS)
                         + f" (attendu : {', '.join(ACTIONS)})")
             else:
                 add(where, f"une seule action par élément, trouvé {', '.join(verbs)}")
@@ -320,7 +415,7 @@ def _check_actions(then: Any, add: Callable[[str, str], None]) -> None:
         allowed = ("set", "value") if verb == "set" else (verb,)
         for key in keys:
             if key not in allowed:
-                add(where, f"clé « {key} » inattendue pour « {verb} »" + _suggest(key, allowed))
+                add(where, f"clé « {key} » inattendue pour « {verb} »" + suggest(key, allowed))
         target = action[verb]
         if not isinstance(target, str) or not _FIELD_NAME.match(target):
             add(f"{where}.{verb}", f"code invalide {_show(target)} (lettres, chiffres et _, "

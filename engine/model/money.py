@@ -6,7 +6,7 @@ rounded once, at the end, to the cent, half-up (half away from zero).
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from math import floor
 
@@ -55,10 +55,12 @@ def weighted_mean(
 
 
 def to_cents(amount: Fraction) -> Decimal:
-    """Round an exact amount to the cent, half-up (half away from zero), once."""
+    """Round an exact amount to the cent, half-up (half away from zero), once; never -0.00."""
     hundredths = amount * 100
     sign = -1 if hundredths < 0 else 1
     cents = sign * floor(abs(hundredths) + Fraction(1, 2))
+    if cents == 0:
+        return Decimal("0.00")
     return (Decimal(cents) / 100).quantize(CENT)
 
 
@@ -69,9 +71,19 @@ def earned(amount: Decimal, quantitative_weight: Fraction, quantitative: Fractio
     return exact, to_cents(exact)
 
 
+def cents(value: Decimal | int | str) -> Decimal:
+    """A money value to the cent, half-up like `to_cents` (a sub-cent input is rounded), never -0.00."""
+    rounded = Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    return rounded if rounded != 0 else Decimal("0.00")
+
+
 def euros(value: Decimal) -> str:
-    """Money as the output contract writes it: a string with exactly two decimals."""
-    return str(value.quantize(CENT))
+    """Money as the output contract writes it: a string with exactly two decimals.
+
+    Rounded half-up to the cent (the money's one rule) when `value` has sub-cent digits;
+    never « -0.00 » (a solde of −0,004 € is « 0.00 »).
+    """
+    return str(cents(value))
 
 
 def fraction_text(value: Fraction | None) -> str | None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.model.decision_rules import DecisionRule
+from engine.model.decision_rules import DecisionRule, FactDef
 from engine.model.errors import Problem, RulesError
 from engine.model.text import suggest as _suggest
 
@@ -98,6 +98,8 @@ class RuleBook:
     sha256: str
     flag_labels: Mapping[str, str] = field(default_factory=dict)
     edits: tuple[Edit, ...] = ()
+    #: The declared decision facts (`facts:` of rules/decisions.yaml), by name.
+    facts: Mapping[str, FactDef] = field(default_factory=dict)
 
     def dispositifs(self) -> list[str]:
         """Dispositifs that have indicators in the rules."""

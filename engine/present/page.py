@@ -10,10 +10,12 @@ no-break spaces); a print style sheet lays it out on A4 landscape pages.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -138,9 +140,9 @@ def fr_number(value: Decimal | float | int | None, digits: int = 2) -> str:
         return "—"
     quantum = Decimal(1).scaleb(-digits)
     number = (value if isinstance(value, Decimal) else Decimal(repr(float(value)))).quantize(
-        quantum
+        quantum, rounding=ROUND_HALF_UP  # the money's rounding
     )
-    sign = "-" if number < 0 else ""
+    sign = "-" if number < 0 else ""  # a rounded zero compares equal to 0: never « -0,00 »
     whole, _, frac = f"{abs(number):f}".partition(".")
     return f"{sign}{_group(whole)}" + (f",{frac}" if digits > 0 else "")
 
@@ -233,7 +235,20 @@ def _figure_html(fig: _Figure, width: int, height: int) -> str:
         font={"family": "system-ui, Arial, sans-serif", "size": 11},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
     )
-    return pio.to_html(figure, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, validate=False)
+    return pio.to_html(
+        figure, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, validate=False,
+        div_id=_chart_id(figure),
+    )
+
+
+def _chart_id(figure: dict[str, Any]) -> str:
+    """A chart's element id from its content: the same figures give the same page bytes.
+
+    plotly draws a random id otherwise. Two charts of one page differ by their title or
+    data, so their ids differ too.
+    """
+    digest = hashlib.sha256(json.dumps(figure, sort_keys=True, default=str).encode()).hexdigest()
+    return f"graphique-{digest[:16]}"
 
 
 def _label(c: Mapping[str, Any]) -> str:
@@ -909,8 +924,7 @@ def write_html(
     convention, per budget line against what is available, structures gaining or losing)
     and the run manifest.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from engine.present.writer import write_text
+
     page = render_html(results, params=params, comparison=comparison, variant=variant)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text(page, Path(path))

@@ -15,7 +15,7 @@ helpers at the top (money, totals, indicator sources, French labels) are shared 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,8 @@ import polars as pl
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
+
+from engine.model.money import cents
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.model.rulebook import RuleBook
@@ -61,7 +63,7 @@ def eur(text: Any) -> Decimal:
     """Money of the contract (a string with two decimals) as an exact Decimal; None is 0."""
     if text is None or text == "":
         return Decimal(0)
-    return Decimal(str(text)).quantize(CENT)
+    return cents(str(text))  # half-up like the money, never -0.00
 
 
 def totals(conventions: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
@@ -953,39 +955,54 @@ def write_workbook(
     variant / delta per convention, per budget line against what is available, and the
     structures gaining or losing).
     """
+    from engine.present.writer import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     index = index_params(params)
-    wb = xlsxwriter.Workbook(
-        str(path),
-        {
-            "strings_to_numbers": False,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "default_date_format": "dd/mm/yyyy",
-        },
-    )
-    wb.set_properties(
-        {
-            "title": "parcours — évaluation des conventions",
-            "subject": "Rapport d'évaluation",
-            "author": "parcours",
-            "comments": f"Évaluation au {results.get('run', {}).get('as_of', '')}",
-        }
-    )
-    fmt = _Formats(wb)
-    try:
-        _synthese(wb, fmt, results, index)
-        taken = {"Synthèse", "Lignes écartées", "Paramètres", "Exécution", "Comparaison", "Coûts déclarés"}
-        for dispositif in dispositifs(results):
-            name = _safe_sheet_name(f"Dispositif {dispositif}", taken)
-            _dispositif_sheet(wb, fmt, name, results, dispositif, index)
-        if comparison is not None:
-            _comparison_sheet(wb, fmt, results, comparison, variant)
-        _costs_sheet(wb, fmt, results)
-        _rejected_sheet(wb, fmt, rejected)
-        _params_sheet(wb, fmt, params)
-        _run_sheet(wb, fmt, results, rejected)
-    finally:
-        wb.close()
+    with atomic_path(path) as tmp:
+        wb = xlsxwriter.Workbook(
+            str(tmp),
+            {
+                "strings_to_numbers": False,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "default_date_format": "dd/mm/yyyy",
+            },
+        )
+        wb.set_properties(
+            {
+                "title": "parcours — évaluation des conventions",
+                "subject": "Rapport d'évaluation",
+                "author": "parcours",
+                "comments": f"Évaluation au {results.get('run', {}).get('as_of', '')}",
+                "created": _created(results),
+            }
+        )
+        fmt = _Formats(wb)
+        try:
+            _synthese(wb, fmt, results, index)
+            taken = {"Synthèse", "Lignes écartées", "Paramètres", "Exécution", "Comparaison", "Coûts déclarés"}
+            for dispositif in dispositifs(results):
+                name = _safe_sheet_name(f"Dispositif {dispositif}", taken)
+                _dispositif_sheet(wb, fmt, name, results, dispositif, index)
+            if comparison is not None:
+                _comparison_sheet(wb, fmt, results, comparison, variant)
+            _costs_sheet(wb, fmt, results)
+            _rejected_sheet(wb, fmt, rejected)
+            _params_sheet(wb, fmt, params)
+            _run_sheet(wb, fmt, results, rejected)
+        finally:
+            wb.close()
     return path
+
+
+def _created(results: dict[str, Any]) -> datetime:
+    """The workbook's creation date: the run's as-of date at midnight (reruns give the same bytes).
+
+    xlsxwriter already gives every zip entry a fixed 1980 stamp; only `docProps/core.xml` carried
+    the clock time.
+    """
+    try:
+        return datetime.combine(date.fromisoformat(str(results["run"]["as_of"])), datetime.min.time())
+    except (KeyError, TypeError, ValueError):
+        return datetime(2000, 1, 1)

@@ -30,11 +30,7 @@ def line_amount(row: Mapping[str, Any], p: RecordingParams) -> tuple[Decimal, Mo
 
 def earn(c: ConventionResult) -> Fraction:
     """Record the score and weight steps and the earned amount; return the exact amount."""
-    set_by = {step.rule: step for step in c.trace.decisions if step.sets}
-    setters: dict[str, str] = {}
-    for rule, step in set_by.items():
-        for figure in step.sets:
-            setters[figure] = rule
+    setters = {figure: step.rule for step in c.trace.decisions for figure in step.sets}
     computed = c.trace.computed
     used = {"quantitative_score": c.quantitative_score, "qualitative_score": c.qualitative_score,
             "quantitative_weight": c.quantitative_weight, "qualitative_weight": c.qualitative_weight}
