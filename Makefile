@@ -34,6 +34,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m engine.tools.bench
+	$(BIN)/python -m engine.tools.web_bench
 
 clean:
 	rm -rf out .pytest_cache
