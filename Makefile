@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 AS_OF ?= 2025-06-30
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo serve test lint bench clean install
 
 install: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/parcours evaluate sample_data --as-of $(AS_OF) --out out/demo
+	@echo ""
+	@echo "Pour ouvrir l'application web : make serve, puis ouvrir http://127.0.0.1:8000/ dans le navigateur."
+
+serve: $(STAMP)
+	$(BIN)/parcours serve sample_data --as-of $(AS_OF)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -29,6 +34,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m engine.tools.bench
+	$(BIN)/python -m engine.tools.web_bench
 
 clean:
 	rm -rf out .pytest_cache

@@ -698,6 +698,27 @@ def explain(
     typer.echo(_guard(run))
 
 
+@app.command()
+def serve(
+    data: DataArg,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Date d'évaluation par défaut (AAAA-MM-JJ ;"
+                                              " sinon aujourd'hui ou la dernière fin de période).")] = None,
+    rules: RulesOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Adresse d'écoute (127.0.0.1 par défaut ; une autre"
+                                      " adresse exige un mot de passe : PARCOURS_PASSWORD_HASH).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port d'écoute.")] = 8000,
+) -> None:
+    """Ouvre l'application web : tableau de bord, conventions, règles, simulation, données."""
+    when = _parse_date(as_of) if as_of else None
+
+    def run() -> None:
+        from engine.web.server import serve as run_server
+
+        run_server(data, as_of=when, rules=rules, host=host, port=port, say=console.print, fail=err.print)
+
+    _guard(run)
+
+
 def main() -> None:
     """Entry point of the `parcours` script."""
     try:

@@ -1,0 +1,1 @@
+"""The decision layer: durable_rules behind one backend module."""

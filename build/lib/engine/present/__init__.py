@@ -1,0 +1,1 @@
+"""What people see: the French formatter, explanations, results.json, workbook, page, and the one writer."""

@@ -1,0 +1,991 @@
+"""The workbook for finance and policy staff (`report.xlsx`), built from data only.
+
+Everything comes from the `results.json` dict (outputs.md), the rows set aside, the
+parameter table (`params_table`) and, for a what-if, the `comparison.json` dict and the
+variant's results. No engine internals are read, so the workbook can be rebuilt from the
+files of any past run.
+
+Money is read from the contract's strings with `Decimal`, totals are summed with
+`Decimal` and written as numbers (cells show `1 234,56 €` in a French Excel); each total
+row also carries a check formula that recomputes the sum in the spreadsheet. The small
+helpers at the top (money, totals, indicator sources, French labels) are shared with
+`engine.report_html`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import xlsxwriter
+from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.worksheet import Worksheet
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.model.rulebook import RuleBook
+
+__all__ = [
+    "MONEY_FIELDS",
+    "NO_BUDGET_LINE",
+    "budget_line_totals",
+    "dispositifs",
+    "eur",
+    "flag_text",
+    "indicator_ids",
+    "indicator_source",
+    "params_table",
+    "totals",
+    "write_workbook",
+]
+
+MONEY_FIELDS = ("amount_eur", "earned_eur", "paid_eur", "solde_eur")
+NO_BUDGET_LINE = "(sans ligne)"
+CENT = Decimal("0.01")
+MAX_CELL = 32_000  # xlsxwriter refuses strings above 32 767 characters
+MAX_ROWS = 1_048_000  # Excel's sheet limit, with room for the header and a note
+
+
+KIND_LABELS = {"rate": "taux", "volume": "volume", "reported": "déclaré (non noté)"}
+PART_LABELS = {"qualitative": "qualitative", "quantitative": "quantitative", "none": "aucune"}
+FUNDING_LABELS = {"financement": "financement", "valorisation": "valorisation"}
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def eur(text: Any) -> Decimal:
+    """Money of the contract (a string with two decimals) as an exact Decimal; None is 0."""
+    if text is None or text == "":
+        return Decimal(0)
+    return Decimal(str(text)).quantize(CENT)
+
+
+def totals(conventions: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
+    """Exact sums of the money fields (`amount_eur`… `solde_eur`) over `conventions`."""
+    out = {name: Decimal(0) for name in MONEY_FIELDS}
+    for c in conventions:
+        for name in MONEY_FIELDS:
+            out[name] += eur(c.get(name))
+    return out
+
+
+def budget_line_of(c: Mapping[str, Any]) -> str:
+    """Return the convention's budget line, or the placeholder when it has none."""
+    return str(c.get("budget_line") or NO_BUDGET_LINE)
+
+
+def budget_line_totals(results: Mapping[str, Any]) -> list[tuple[str, dict[str, Decimal]]]:
+    """Exact totals per budget line, in the order the lines first appear."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for c in results.get("conventions", []):
+        groups.setdefault(budget_line_of(c), []).append(c)
+    return [(line, totals(convs)) for line, convs in groups.items()]
+
+
+def dispositifs(results: Mapping[str, Any]) -> list[str]:
+    """Dispositifs present in the run, in order of first appearance."""
+    return list(dict.fromkeys(str(c.get("dispositif")) for c in results.get("conventions", [])))
+
+
+def indicator_ids(results: Mapping[str, Any], dispositif: str | None = None) -> list[str]:
+    """List the indicator ids of the run (of one dispositif), in order of first appearance."""
+    ids: dict[str, None] = {}
+    for c in results.get("conventions", []):
+        if dispositif is None or c.get("dispositif") == dispositif:
+            ids.update(dict.fromkeys(c.get("indicators", {})))
+    return list(ids)
+
+
+def flag_text(ids: Iterable[str], labels: Mapping[str, str] | None = None) -> str:
+    """Write flags or warnings in French (their wording from the rules), separated by `; `."""
+    labels = labels or {}
+    return "; ".join(labels.get(i, i) for i in ids)
+
+
+def index_params(params: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Key the parameter table by path."""
+    return {str(p["path"]): p for p in params}
+
+
+def cite(row: Mapping[str, Any] | None) -> str:
+    """Write a source citation on one line: `ref « quote » (interprétation)`."""
+    if not row:
+        return ""
+    text = str(row.get("ref") or "")
+    if row.get("quote"):
+        text += f" « {row['quote']} »"
+    if row.get("interpretation"):
+        text += " (interprétation)"
+    return text.strip()
+
+
+def indicator_source(
+    params: Mapping[str, Mapping[str, Any]], dispositif: str, indicator: str
+) -> dict[str, Any]:
+    """Label, source and scoring parameters of one indicator, from the parameter table.
+
+    The indicator's own row (`<dispositif>.indicators.<id>`, see `params_table`) gives its
+    label and the text it comes from; the rows under `<dispositif>.scoring.<id>.` (target,
+    floor, weight) and its target parameter give the sources of the numbers it is scored
+    against. Falls back to the id when the table does not know the indicator.
+    """
+    own = params.get(f"{dispositif}.indicators.{indicator}")
+    prefix = f"{dispositif}.scoring.{indicator}."
+    scoring = [row for path, row in sorted(params.items()) if path.startswith(prefix)]
+    target = own.get("target_parameter") if own else None
+    if target and f"{dispositif}.{target}" in params:
+        scoring.append(params[f"{dispositif}.{target}"])
+    return {
+        "id": indicator,
+        "label": str(own.get("description") or indicator) if own else indicator,
+        "source": own,
+        "citation": cite(own) or cite(scoring[0] if scoring else None),
+        "parameters": scoring,
+    }
+
+
+def dispositif_label(params: Mapping[str, Mapping[str, Any]], dispositif: str) -> str:
+    """Return the dispositif's French label from the parameter table, else its id."""
+    row = params.get(dispositif)
+    return str(row["description"]) if row and row.get("description") else dispositif
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return ", ".join(_show(v) for v in value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def params_table(book: RuleBook, when: date) -> list[dict[str, Any]]:
+    """Every parameter of `book` with its value in force on `when` and its source.
+
+    One dict per parameter: `path`, `kind` ("paramètre"), `dispositif`, `description`,
+    `value` (text, as `--set` takes it), `since` (ISO date of the value in force, "" when
+    none is), `history` (every dated value when there are several), `unit`, `document`,
+    `document_title`, `ref`, `quote`, `interpretation` (bool), `edited` (changed by
+    `--set` / a variant). So that reports can cite each indicator beside its figures, the
+    table also holds one row per indicator definition (`kind` "indicateur", path
+    `<dispositif>.indicators.<id>`, description = its label, `target_parameter`), per
+    decision rule (`kind` "règle", path `decisions.<id>`) and per dispositif label (`kind`
+    "dispositif", path = the dispositif).
+    """
+    documents = getattr(book, "documents", {}) or {}
+    edited = {e.path for e in getattr(book, "edits", ())}
+
+    def source_fields(source: Mapping[str, Any] | None) -> dict[str, Any]:
+        source = source or {}
+        doc = str(source.get("document") or "")
+        title = (
+            documents.get(doc, {}).get("title") if isinstance(documents.get(doc), Mapping) else None
+        )
+        return {
+            "document": doc,
+            "document_title": str(title or doc),
+            "ref": str(source.get("ref") or ""),
+            "quote": str(source.get("quote") or ""),
+            "interpretation": bool(source.get("interpretation")),
+        }
+
+    rows: list[dict[str, Any]] = []
+    for path, param in sorted(book.params.items()):
+        in_force = [(d, v) for d, v in param.values if d <= when]
+        value, since = (
+            (_show(in_force[-1][1]), in_force[-1][0].isoformat()) if in_force else ("—", "")
+        )
+        history = (
+            ""
+            if len(param.values) < 2
+            else " ; ".join(f"{d.isoformat()} → {_show(v)}" for d, v in param.values)
+        )
+        rows.append(
+            {
+                "path": path,
+                "kind": "paramètre",
+                "dispositif": param.path.split(".", 1)[0],
+                "description": param.description,
+                "value": value,
+                "since": since,
+                "history": history,
+                "unit": param.unit,
+                **source_fields(param.source),
+                "edited": path in edited,
+                "target_parameter": None,
+                "part": None,
+            }
+        )
+    for dispositif, inds in sorted((getattr(book, "indicators", {}) or {}).items()):
+        for ind in inds.values():
+            rows.append(
+                {
+                    "path": f"{dispositif}.indicators.{ind.id}",
+                    "kind": "indicateur",
+                    "dispositif": dispositif,
+                    "description": ind.label,
+                    "value": KIND_LABELS.get(ind.kind, ind.kind),
+                    "since": "",
+                    "history": "",
+                    "unit": f"part {PART_LABELS.get(ind.part, ind.part)}",
+                    **source_fields(ind.source),
+                    "edited": False,
+                    "target_parameter": ind.target_parameter,
+                    "part": ind.part,
+                }
+            )
+    for rule in getattr(book, "decisions", ()) or ():
+        rows.append(
+            {
+                "path": f"decisions.{rule.id}",
+                "kind": "règle",
+                "dispositif": "",
+                "description": rule.description,
+                "value": "active" if rule.enabled else "désactivée",
+                "since": "",
+                "history": "",
+                "unit": f"étape {rule.stage}",
+                **source_fields(rule.source if isinstance(rule.source, Mapping) else None),
+                "edited": f"decisions.{rule.id}" in edited
+                or f"decisions.{rule.id}.enabled" in edited,
+                "target_parameter": None,
+                "part": None,
+            }
+        )
+    for dispositif, label in sorted((getattr(book, "labels", {}) or {}).items()):
+        rows.append(
+            {
+                "path": dispositif,
+                "kind": "dispositif",
+                "dispositif": dispositif,
+                "description": label,
+                "value": "",
+                "since": "",
+                "history": "",
+                "unit": "",
+                **source_fields(None),
+                "edited": False,
+                "target_parameter": None,
+                "part": None,
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- workbook
+
+
+class _Formats:
+    """The workbook's cell formats (French display comes from the reader's locale)."""
+
+    def __init__(self, wb: xlsxwriter.Workbook):
+        base = {"font_name": "Calibri", "font_size": 10, "valign": "top"}
+        self.header = wb.add_format(
+            {
+                **base,
+                "bold": True,
+                "bg_color": "#1F3A5F",
+                "font_color": "#FFFFFF",
+                "text_wrap": True,
+                "border": 1,
+                "valign": "vcenter",
+            }
+        )
+        self.text = wb.add_format(base)
+        self.wrap = wb.add_format({**base, "text_wrap": True})
+        money = '#,##0.00\\ "€";[Red]-#,##0.00\\ "€";0.00\\ "€"'
+        self.eur = wb.add_format({**base, "num_format": money})
+        self.pct = wb.add_format({**base, "num_format": "0.0%"})
+        self.num = wb.add_format({**base, "num_format": "#,##0.00"})
+        self.int = wb.add_format({**base, "num_format": "#,##0"})
+        self.date = wb.add_format({**base, "num_format": "dd/mm/yyyy", "align": "left"})
+        total = {**base, "bold": True, "top": 1, "bg_color": "#E8EEF5"}
+        self.total = wb.add_format(total)
+        self.total_eur = wb.add_format({**total, "num_format": money})
+        self.title = wb.add_format({**base, "bold": True, "font_size": 12})
+        self.note = wb.add_format({**base, "italic": True, "font_color": "#555555"})
+
+
+class _Sheet:
+    """A worksheet written as one table: header row, typed cells, widths, freeze, filter."""
+
+    def __init__(
+        self,
+        wb: xlsxwriter.Workbook,
+        fmt: _Formats,
+        name: str,
+        headers: Sequence[str],
+        freeze_cols: int = 0,
+    ):
+        self.ws: Worksheet = wb.add_worksheet(name)
+        self.fmt = fmt
+        self.headers = list(headers)
+        self.row = 1
+        self.widths = [max(8.0, min(40.0, len(h) * 1.1 + 2)) for h in headers]
+        self._styles: dict[tuple[str, ...], list[Any]] = {}  # style names -> their formats
+        for col, h in enumerate(headers):
+            self.ws.write_string(0, col, h, fmt.header)
+        self.ws.set_row(0, 30 if max((len(h) for h in headers), default=0) < 30 else 45)
+        self.ws.freeze_panes(1, freeze_cols)
+
+    def cell(self, row: int, col: int, value: Any, style: str = "text") -> None:
+        """Write one typed cell; text is always a string (never a formula), numbers numbers."""
+        self._write(row, col, value, getattr(self.fmt, style))
+
+    def _write(self, row: int, col: int, value: Any, fmt: Any) -> None:
+        ws = self.ws
+        capped = col >= len(self.widths) or self.widths[col] >= 60  # no wider column to find
+        if type(value) is str and value:  # the most common cell, tested first
+            text = value[:MAX_CELL]
+            ws.write_string(row, col, text, fmt)
+            width: float = len(text) + 1
+        elif value is None or value == "":
+            ws.write_blank(row, col, None, fmt)
+            return
+        elif isinstance(value, Decimal):
+            ws.write_number(row, col, float(value), fmt)
+            width = 0 if capped else len(f"{value:,.2f}") + 3
+        elif isinstance(value, bool):
+            ws.write_string(row, col, "oui" if value else "non", fmt)
+            width = 4
+        elif isinstance(value, int | float):
+            ws.write_number(row, col, value, fmt)
+            width = 0 if capped else len(f"{value:,.2f}") + 1
+        elif isinstance(value, date):
+            ws.write_datetime(row, col, value, fmt)
+            width = 11
+        else:
+            text = str(value)[:MAX_CELL]
+            ws.write_string(row, col, text, fmt)
+            width = len(text) + 1
+        if not capped and width > self.widths[col]:
+            self.widths[col] = min(60.0, float(width))
+
+    def add(self, values: Sequence[Any], styles: Sequence[str] | None = None) -> int:
+        """Append a data row; return its index."""
+        key = tuple(styles) if styles else ()
+        fmts = self._styles.get(key)
+        if fmts is None:
+            fmts = self._styles[key] = [getattr(self.fmt, s) for s in styles] if styles else []
+        row = self.row
+        text = self.fmt.text
+        for col, value in enumerate(values):
+            self._write(row, col, value, fmts[col] if styles else text)
+        self.row += 1
+        return row
+
+    def finish(self, wrap_cols: Iterable[int] = (), last: int | None = None) -> None:
+        """Autofilter over the table (header to row `last`, default the last written), widths."""
+        last = self.row - 1 if last is None else last
+        self.ws.autofilter(0, 0, max(last, 1), len(self.headers) - 1)
+        wraps = set(wrap_cols)
+        for col, width in enumerate(self.widths):
+            self.ws.set_column(col, col, width, self.fmt.wrap if col in wraps else None)
+
+
+def _date(text: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None
+
+
+def _col_range(col: int, first: int, last: int) -> str:
+    """Absolute range of one column, e.g. `$J$2:$J$40`."""
+    return f"{xl_rowcol_to_cell(first, col, True, True)}:{xl_rowcol_to_cell(last, col, True, True)}"
+
+
+def _excel_safe_criterion(text: str) -> bool:
+    return not any(ch in text for ch in '*?~<>="')
+
+
+def _synthese(
+    wb: xlsxwriter.Workbook,
+    fmt: _Formats,
+    results: Mapping[str, Any],
+    params: Mapping[str, Mapping[str, Any]],
+) -> None:
+    convs = list(results.get("conventions", []))
+    ids = indicator_ids(results)
+    kinds: dict[str, str] = {}
+    for c in convs:
+        for i, ind in c.get("indicators", {}).items():
+            kinds.setdefault(i, ind.get("kind") or ("rate" if "numerator" in ind else "volume"))
+    labels = {i: indicator_source(params, _dispositif_of(results, i), i)["label"] for i in ids}
+    head = [
+        "Convention",
+        "Structure",
+        "Territoire",
+        "Dispositif",
+        "Financement / valorisation",
+        "Ligne budgétaire",
+        "Période évaluée",
+    ]
+    money_head = ["Montant conventionné", "Acquis", "Déjà versé", "Solde"]
+    headers = [
+        *head,
+        *(labels[i] for i in ids),
+        "Score quantitatif",
+        "Score qualitatif",
+        *money_head,
+        "Signalements",
+        "Alertes",
+        "Règles appliquées",
+    ]
+    sheet = _Sheet(wb, fmt, "Synthèse", headers, freeze_cols=1)
+    first_money = len(head) + len(ids) + 2
+    styles = (
+        ["text"] * len(head)
+        + ["pct" if kinds[i] == "rate" else "num" for i in ids]
+        + ["pct", "pct"]
+        + ["eur"] * 4
+        + ["wrap", "wrap", "wrap"]
+    )
+    for c in convs:
+        window = c.get("window") or {}
+        period = " – ".join(
+            d.strftime("%d/%m/%Y")
+            for d in (_date(window.get("start")), _date(window.get("end")))
+            if d
+        )
+        values: list[Any] = [
+            c.get("convention_id"),
+            c.get("structure"),
+            c.get("territory"),
+            c.get("dispositif"),
+            FUNDING_LABELS.get(str(c.get("funding")), c.get("funding")),
+            budget_line_of(c),
+            period,
+        ]
+        for i in ids:
+            ind = c.get("indicators", {}).get(i)
+            values.append(ind.get("value") if ind else None)
+        values += [
+            c.get("quantitative_score"),
+            c.get("qualitative_score"),
+            *(eur(c.get(name)) for name in MONEY_FIELDS),
+            flag_text(c.get("flags", []), c.get("labels")),
+            flag_text(c.get("warnings", []), c.get("labels")),
+            ", ".join(c.get("decisions", [])),
+        ]
+        sheet.add(values, styles)
+    last = sheet.row - 1
+    # Totals below the table (outside the filter), then the check formulas.
+    line_col = head.index("Ligne budgétaire")
+    label_col = 0
+    check_col = len(headers) - 3
+    sheet.row += 1
+    money_cols = range(first_money, first_money + 4)
+
+    def total_row(label: str, line: str | None, sums: Mapping[str, Decimal]) -> None:
+        r = sheet.row
+        for col in range(len(headers)):
+            sheet.ws.write_blank(r, col, None, fmt.total)
+        sheet.ws.write_string(r, label_col, label, fmt.total)
+        if line is not None:
+            sheet.ws.write_string(r, line_col, line, fmt.total)
+        for col, name in zip(money_cols, MONEY_FIELDS, strict=True):
+            sheet.ws.write_number(r, col, float(sums[name]), fmt.total_eur)
+        if last >= 1 and (line is None or _excel_safe_criterion(line)):
+            checks = []
+            for col in money_cols:
+                rng = _col_range(col, 1, last)
+                cell = xl_rowcol_to_cell(r, col)
+                if line is None:
+                    checks.append(f"ROUND(SUM({rng})-{cell},2)=0")
+                else:
+                    keys = _col_range(line_col, 1, last)
+                    checks.append(f'ROUND(SUMIFS({rng},{keys},"{line}")-{cell},2)=0')
+            sheet.ws.write_formula(
+                r,
+                check_col,
+                f'=IF(AND({",".join(checks)}),"contrôle OK","ÉCART")',
+                fmt.total,
+                "contrôle OK",
+            )
+        sheet.row += 1
+
+    for line, sums in budget_line_totals(results):
+        total_row("Total ligne budgétaire", line, sums)
+    total_row("Total général", None, totals(convs))
+    reversal = sum(
+        (eur(c.get("solde_eur")) for c in convs if eur(c.get("solde_eur")) < 0), Decimal(0)
+    )
+    r = sheet.row
+    sheet.ws.write_string(r, label_col, "dont à reverser (soldes négatifs)", fmt.total)
+    sheet.ws.write_number(r, first_money + 3, float(reversal), fmt.total_eur)
+    sheet.row += 2
+    sheet.ws.write_string(
+        sheet.row,
+        0,
+        "Montants exacts, arrondis une fois au centime (au plus proche, "
+        "demi-centime vers le haut) ; les totaux sont la somme exacte de ces montants.",
+        fmt.note,
+    )
+    sheet.finish(wrap_cols=range(len(headers) - 3, len(headers)), last=last)
+    for col in range(len(head), len(head) + len(ids)):
+        sheet.ws.set_column(col, col, 14)
+    sheet.ws.set_row(0, 60)
+
+
+def _dispositif_of(results: Mapping[str, Any], indicator: str) -> str:
+    for c in results.get("conventions", []):
+        if indicator in c.get("indicators", {}):
+            return str(c.get("dispositif"))
+    return ""
+
+
+def _safe_sheet_name(name: str, taken: set[str]) -> str:
+    clean = "".join("_" if ch in "[]:*?/\\" else ch for ch in name).strip("'")[:31] or "Feuille"
+    candidate, n = clean, 2
+    while candidate.lower() in {t.lower() for t in taken}:
+        suffix = f" ({n})"
+        candidate, n = clean[: 31 - len(suffix)] + suffix, n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _dispositif_sheet(
+    wb: xlsxwriter.Workbook,
+    fmt: _Formats,
+    name: str,
+    results: Mapping[str, Any],
+    dispositif: str,
+    params: Mapping[str, Mapping[str, Any]],
+) -> None:
+    headers = [
+        "Convention",
+        "Structure",
+        "Territoire",
+        "Indicateur",
+        "Libellé",
+        "Nature",
+        "Part",
+        "Évaluable",
+        "Numérateur",
+        "Dénominateur",
+        "Valeur",
+        "Cible",
+        "Plancher",
+        "Score",
+        "Poids",
+        "Source",
+    ]
+    sheet = _Sheet(wb, fmt, name, headers, freeze_cols=1)
+    sources = {
+        i: indicator_source(params, dispositif, i) for i in indicator_ids(results, dispositif)
+    }
+    for c in results.get("conventions", []):
+        if c.get("dispositif") != dispositif:
+            continue
+        for i, ind in c.get("indicators", {}).items():
+            src = sources[i]
+            kind = ind.get("kind") or ("rate" if "numerator" in ind else "volume")
+            rate = kind == "rate"
+            part = PART_LABELS.get(str((src["source"] or {}).get("part")), "")
+            numerator = ind.get("numerator") if rate else ind.get("value_numerator")
+            denominator = ind.get("denominator") if rate else ind.get("value_denominator")
+            sheet.add(
+                [
+                    c.get("convention_id"),
+                    c.get("structure"),
+                    c.get("territory"),
+                    i,
+                    src["label"],
+                    KIND_LABELS.get(kind, kind),
+                    part,
+                    bool(ind.get("evaluable")),
+                    numerator,
+                    denominator,
+                    ind.get("value"),
+                    ind.get("target"),
+                    ind.get("floor"),
+                    ind.get("score"),
+                    ind.get("weight"),
+                    src["citation"],
+                ],
+                ["text"] * 8
+                + ["int", "int"]
+                + (["pct"] * 3 if rate else ["num"] * 3)
+                + ["pct", "pct", "wrap"],
+            )
+        for key, value in (c.get("reported") or {}).items():
+            sheet.add(
+                [
+                    c.get("convention_id"),
+                    c.get("structure"),
+                    c.get("territory"),
+                    key,
+                    key,
+                    KIND_LABELS["reported"],
+                    "aucune",
+                    None,
+                    None,
+                    None,
+                    value if not isinstance(value, bool) else ("oui" if value else "non"),
+                ],
+                ["text"] * 10 + ["num"],
+            )
+    sheet.finish(wrap_cols=[15])
+    sheet.ws.set_column(4, 4, 36, fmt.wrap)
+    sheet.ws.set_column(15, 15, 60, fmt.wrap)
+
+
+COST_FIELDS = (
+    ("declared_personnel_eur", "Dépenses de personnel déclarées", "eur"),
+    ("eligible_personnel_eur", "Dépenses de personnel éligibles", "eur"),
+    ("ineligible_personnel_eur", "Dépenses exclues (taux d'affectation trop bas)", "eur"),
+    ("flat_rate", "Forfait autres dépenses", "pct"),
+    ("eligible_total_eur", "Total éligible", "eur"),
+    ("share", "Part du Département", "pct"),
+    ("due_eur", "Part due", "eur"),
+)
+
+
+def _costs_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any]) -> None:
+    """Cost-based conventions: from declared personnel costs to the amount earned (framework §5.5)."""
+    convs = [c for c in results.get("conventions", []) if c.get("costs")]
+    if not convs:
+        return
+    headers = ["Convention", "Structure", *(label for _, label, _ in COST_FIELDS),
+               "Montant retenu", "Plafonné", "Acquis", "Déjà versé", "Solde", "Personnels exclus"]
+    sheet = _Sheet(wb, fmt, "Coûts déclarés", headers, freeze_cols=1)
+    styles = ["text", "text", *(kind for _, _, kind in COST_FIELDS), "eur", "text", "eur", "eur", "eur", "wrap"]
+    for c in convs:
+        k = c["costs"]
+        values: list[Any] = [c.get("convention_id"), c.get("structure")]
+        for key, _, kind in COST_FIELDS:
+            values.append(eur(k.get(key)) if kind == "eur" else k.get(key))
+        values += [eur(c.get("amount_eur")), bool(k.get("capped_at_amount")), eur(c.get("earned_eur")),
+                   eur(c.get("paid_eur")), eur(c.get("solde_eur")), "; ".join(k.get("ineligible_staff") or [])]
+        sheet.add(values, styles)
+    sheet.ws.write_string(sheet.row + 1, 0, "Acquis = min(montant retenu, part × total éligible), "
+                          "total éligible = personnel éligible × (1 + forfait) ; arrondi une fois au centime.",
+                          fmt.note)
+    sheet.finish(wrap_cols=[len(headers) - 1])
+
+
+def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFrame) -> None:
+    columns = [
+        ("table", "Table"),
+        ("file", "Fichier"),
+        ("line", "Ligne"),
+        ("column", "Colonne"),
+        ("value", "Valeur"),
+        ("reason", "Motif"),
+    ]
+    sheet = _Sheet(wb, fmt, "Lignes écartées", [label for _, label in columns])
+    present = [name for name, _ in columns if name in rejected.columns]
+    frame = rejected.select(present).head(MAX_ROWS) if present else pl.DataFrame()
+    styles = ["text", "text", "int", "text", "text", "wrap"]
+    for row in frame.iter_rows(named=True):
+        sheet.add([row.get(name) for name, _ in columns], styles)
+    if rejected.height > MAX_ROWS:
+        sheet.ws.write_string(
+            sheet.row + 1,
+            0,
+            f"{rejected.height - MAX_ROWS} lignes de plus : voir rejected/.",
+            fmt.note,
+        )
+    if rejected.height == 0:
+        sheet.ws.write_string(2, 0, "Aucune ligne écartée.", fmt.note)
+    sheet.finish(wrap_cols=[5])
+    sheet.ws.set_column(5, 5, 70, fmt.wrap)
+
+
+def _params_sheet(
+    wb: xlsxwriter.Workbook, fmt: _Formats, params: Sequence[Mapping[str, Any]]
+) -> None:
+    fields = [
+        ("path", "Chemin"),
+        ("kind", "Nature"),
+        ("dispositif", "Dispositif"),
+        ("description", "Description"),
+        ("value", "Valeur en vigueur"),
+        ("since", "Depuis le"),
+        ("history", "Historique"),
+        ("unit", "Unité"),
+        ("document_title", "Document"),
+        ("ref", "Référence"),
+        ("quote", "Citation"),
+        ("interpretation", "Interprétation"),
+        ("edited", "Modifié pour ce calcul"),
+    ]
+    sheet = _Sheet(wb, fmt, "Paramètres", [label for _, label in fields], freeze_cols=1)
+    for p in params:
+        values = [p.get(key) for key, _ in fields]
+        values[5] = _date(values[5]) or values[5]
+        sheet.add(
+            values,
+            [
+                "text",
+                "text",
+                "text",
+                "wrap",
+                "text",
+                "date",
+                "wrap",
+                "text",
+                "wrap",
+                "text",
+                "wrap",
+                "text",
+                "text",
+            ],
+        )
+    sheet.finish()
+    for col, width in ((0, 44), (3, 50), (6, 30), (8, 36), (10, 60)):
+        sheet.ws.set_column(col, col, width, fmt.wrap if col else None)
+
+
+def _run_sheet(
+    wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, Any], rejected: pl.DataFrame
+) -> None:
+    sheet = _Sheet(wb, fmt, "Exécution", ["Rubrique", "Élément", "Valeur", "Détail"])
+    run = results.get("run", {})
+    as_of = _date(run.get("as_of"))
+    sheet.add(["Calcul", "Date d'évaluation", as_of, ""], ["text", "text", "date", "text"])
+    sheet.add(
+        [
+            "Calcul",
+            "Évaluation finale (solde)",
+            bool(run.get("final")),
+            "" if run.get("final") else "évaluation intermédiaire : montants en projection",
+        ]
+    )
+    sheet.add(["Calcul", "Version de parcours", str(run.get("version", "")), ""])
+    sheet.add(["Calcul", "Source des données", str(run.get("source", "") or ""), ""])
+    sheet.add(["Calcul", "Empreinte des règles (SHA-256)", str(run.get("rules_sha256", "")), ""])
+    sheet.add(
+        ["Calcul", "Conventions évaluées", len(results.get("conventions", [])), ""],
+        ["text", "text", "int", "text"],
+    )
+    for name, digest in (run.get("inputs_sha256") or {}).items():
+        sheet.add(["Fichier lu (SHA-256)", name, str(digest), ""])
+    overrides = run.get("overrides") or {}
+    if not overrides:
+        sheet.add(["Paramètres modifiés", "aucun", "", "règles telles que publiées"])
+    for path, value in overrides.items():
+        sheet.add(["Paramètres modifiés", path, _show(value), ""])
+    for edit in run.get("edits") or []:
+        detail = f"origine {edit.get('origin', '')}" + (
+            f", à partir du {edit['from']}" if edit.get("from") else ""
+        )
+        sheet.add(["Modification", str(edit.get("path")), _show(edit.get("value")), detail])
+    for table, counts in (results.get("inputs") or {}).items():
+        for key, label in (
+            ("rows", "lignes lues"),
+            ("kept", "lignes retenues"),
+            ("rejected", "lignes écartées"),
+        ):
+            sheet.add(
+                ["Entrées", f"{table} — {label}", counts.get(key), ""],
+                ["text", "text", "int", "text"],
+            )
+    sheet.add(
+        ["Entrées", "Problèmes relevés (feuille « Lignes écartées »)", rejected.height, ""],
+        ["text", "text", "int", "text"],
+    )
+    for skipped in results.get("skipped") or []:
+        sheet.add(
+            [
+                "Non évaluée",
+                str(skipped.get("convention_id")),
+                str(skipped.get("dispositif")),
+                "pas encore de règles pour ce dispositif",
+            ]
+        )
+    sheet.finish()
+    sheet.ws.set_column(2, 2, 66)
+
+
+def _comparison_sheet(
+    wb: xlsxwriter.Workbook,
+    fmt: _Formats,
+    results: Mapping[str, Any],
+    comparison: Mapping[str, Any],
+    variant: Mapping[str, Any] | None,
+) -> None:
+    base = {c["convention_id"]: c for c in results.get("conventions", [])}
+    var = {c["convention_id"]: c for c in (variant or {}).get("conventions", [])}
+    headers = [
+        "Convention",
+        "Structure",
+        "Territoire",
+        "Ligne budgétaire",
+        "Acquis (référence)",
+        "Acquis (variante)",
+        "Écart",
+        "Sens",
+        "Score qualitatif (référence)",
+        "Score qualitatif (variante)",
+        "Score quantitatif (référence)",
+        "Score quantitatif (variante)",
+    ]
+    sheet = _Sheet(wb, fmt, "Comparaison", headers, freeze_cols=1)
+    rows = list(comparison.get("conventions", []))
+    sums = {"b": Decimal(0), "v": Decimal(0), "d": Decimal(0)}
+    by_structure: dict[str, Decimal] = {}
+    for row in rows:
+        cid = row.get("convention_id")
+        b, v = base.get(cid, {}), var.get(cid, {})
+        about = b or v
+        delta = eur(row.get("delta_eur"))
+        sums["b"] += eur(row.get("baseline_earned_eur"))
+        sums["v"] += eur(row.get("variant_earned_eur"))
+        sums["d"] += delta
+        structure = str(about.get("structure") or cid)
+        by_structure[structure] = by_structure.get(structure, Decimal(0)) + delta
+        sheet.add(
+            [
+                cid,
+                about.get("structure"),
+                about.get("territory"),
+                budget_line_of(about) if about else None,
+                eur(row.get("baseline_earned_eur")),
+                eur(row.get("variant_earned_eur")),
+                delta,
+                _direction(delta),
+                b.get("qualitative_score"),
+                v.get("qualitative_score"),
+                b.get("quantitative_score"),
+                v.get("quantitative_score"),
+            ],
+            ["text"] * 4 + ["eur"] * 3 + ["text"] + ["pct"] * 4,
+        )
+    last = sheet.row - 1
+    sheet.row += 1
+    ws = sheet.ws
+    r = sheet.row
+    ws.write_string(r, 0, "Total", fmt.total)
+    for col, key in ((4, "b"), (5, "v"), (6, "d")):
+        ws.write_number(r, col, float(sums[key]), fmt.total_eur)
+    if last >= 1:
+        checks = ",".join(
+            f"ROUND(SUM({_col_range(col, 1, last)})-{xl_rowcol_to_cell(r, col)},2)=0"
+            for col in (4, 5, 6)
+        )
+        ws.write_formula(
+            r, 7, f'=IF(AND({checks}),"contrôle OK","ÉCART")', fmt.total, "contrôle OK"
+        )
+    r += 2
+    ws.write_string(r, 0, "Paramètres modifiés par la variante", fmt.title)
+    r += 1
+    for path, value in (comparison.get("overrides") or {}).items():
+        ws.write_string(r, 0, path, fmt.text)
+        ws.write_string(r, 3, _show(value), fmt.text)
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "Par ligne budgétaire", fmt.title)
+    r += 1
+    line_head = [
+        "Ligne budgétaire",
+        "",
+        "",
+        "",
+        "Acquis (référence)",
+        "Acquis (variante)",
+        "Écart",
+        "Disponible",
+        "Disponible après écart",
+        "Écart / disponible",
+    ]
+    for col, h in enumerate(line_head):
+        ws.write_string(r, col, h, fmt.header)
+    r += 1
+    for line in comparison.get("by_budget_line", []):
+        available = (
+            eur(line.get("available_eur")) if line.get("available_eur") is not None else None
+        )
+        delta = eur(line.get("delta_eur"))
+        ws.write_string(r, 0, str(line.get("budget_line") or NO_BUDGET_LINE), fmt.text)
+        for col, key in ((4, "baseline_earned_eur"), (5, "variant_earned_eur"), (6, "delta_eur")):
+            ws.write_number(r, col, float(eur(line.get(key))), fmt.eur)
+        if available is not None:
+            ws.write_number(r, 7, float(available), fmt.eur)
+            ws.write_number(r, 8, float(available - delta), fmt.eur)
+            if available:
+                ws.write_number(r, 9, float(delta / available), fmt.pct)
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "Structures qui gagnent ou perdent (somme des écarts)", fmt.title)
+    r += 1
+    for col, h in enumerate(["Structure", "", "", "", "", "", "Écart", "Sens"]):
+        ws.write_string(r, col, h, fmt.header)
+    r += 1
+    for structure, delta in sorted(by_structure.items(), key=lambda item: (item[1], item[0])):
+        ws.write_string(r, 0, structure, fmt.text)
+        ws.write_number(r, 6, float(delta), fmt.eur)
+        ws.write_string(r, 7, _direction(delta), fmt.text)
+        r += 1
+    sheet.finish(last=last)
+    for col in (4, 5, 6, 7, 8):
+        ws.set_column(col, col, 18)
+
+
+def _direction(delta: Decimal) -> str:
+    return "gagne" if delta > 0 else "perd" if delta < 0 else "inchangé"
+
+
+def write_workbook(
+    results: dict[str, Any],
+    path: Path,
+    *,
+    params: list[dict[str, Any]],
+    rejected: pl.DataFrame,
+    comparison: dict[str, Any] | None = None,
+    variant: dict[str, Any] | None = None,
+) -> Path:
+    """Write `report.xlsx` at `path` from a run's data; return the path.
+
+    Sheets: « Synthèse » (one row per convention, totals per budget line and overall),
+    one sheet per dispositif present (each indicator's numerator, denominator, value,
+    target, floor, score, weight and source), « Lignes écartées », « Paramètres »,
+    « Exécution » (run manifest) and, with `comparison`, « Comparaison » (baseline /
+    variant / delta per convention, per budget line against what is available, and the
+    structures gaining or losing).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    index = index_params(params)
+    wb = xlsxwriter.Workbook(
+        str(path),
+        {
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "default_date_format": "dd/mm/yyyy",
+        },
+    )
+    wb.set_properties(
+        {
+            "title": "parcours — évaluation des conventions",
+            "subject": "Rapport d'évaluation",
+            "author": "parcours",
+            "comments": f"Évaluation au {results.get('run', {}).get('as_of', '')}",
+        }
+    )
+    fmt = _Formats(wb)
+    try:
+        _synthese(wb, fmt, results, index)
+        taken = {"Synthèse", "Lignes écartées", "Paramètres", "Exécution", "Comparaison", "Coûts déclarés"}
+        for dispositif in dispositifs(results):
+            name = _safe_sheet_name(f"Dispositif {dispositif}", taken)
+            _dispositif_sheet(wb, fmt, name, results, dispositif, index)
+        if comparison is not None:
+            _comparison_sheet(wb, fmt, results, comparison, variant)
+        _costs_sheet(wb, fmt, results)
+        _rejected_sheet(wb, fmt, rejected)
+        _params_sheet(wb, fmt, params)
+        _run_sheet(wb, fmt, results, rejected)
+    finally:
+        wb.close()
+    return path
