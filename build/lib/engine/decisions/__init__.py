@@ -1,1 +1,0 @@
-"""The decision layer: durable_rules behind one backend module."""

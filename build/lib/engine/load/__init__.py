@@ -1,1 +1,0 @@
-"""Reading: the one YAML loader, the rules tree, variants, the extracts and their validation."""

@@ -1,1 +1,0 @@
-"""What people see: the French formatter, explanations, results.json, workbook, page, and the one writer."""
