@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 from engine.model import format as fr
 from engine.model.decision_rules import DecisionError
 from engine.model.errors import ExtractError, ParcoursError
+from engine.model.format import status_sentence
 from engine.model.oserror import os_error_fr
 from engine.model.text import suggest
 from engine.present.cli_french import install as install_french
@@ -213,13 +214,6 @@ def run_status(conventions: Any, book: Any) -> tuple[str, int, int]:
     return book.code_label("status", kind), final, projected
 
 
-def status_sentence(label: str, final: int, projected: int) -> str:
-    """« mixte : 8 définitives, 23 en projection », the words every output uses."""
-    if final and projected:
-        return f"{label} : {final} convention(s) définitive(s), {projected} en projection"
-    if final:
-        return f"{label} : les {final} conventions sont définitives (période terminée)"
-    return f"{label} : les {projected} conventions sont en projection (période en cours)"
 
 
 def _summary(result: Any) -> None:

@@ -124,3 +124,12 @@ def show(value: Any, *, sep: str = SPACE) -> str:
     if isinstance(value, date):
         return date_fr(value)
     return str(value)
+
+
+def status_sentence(label: str, final: int, projected: int) -> str:
+    """« mixte : 8 convention(s) définitive(s), 23 en projection », as every output says it."""
+    if final and projected:
+        return f"{label} : {final} convention(s) définitive(s), {projected} en projection"
+    if final:
+        return f"{label} : les {final} conventions sont définitives (période terminée)"
+    return f"{label} : les {projected} conventions sont en projection (période en cours)"

@@ -106,6 +106,10 @@ class RuleBook:
         """The French label of `code` of `kind` (labels.yaml `codes:`), else the code itself."""
         return self.code_labels.get(kind, {}).get(str(code), str(code))
 
+    def source_view(self, source: Mapping[str, Any] | None) -> dict[str, Any]:
+        """A rule's source as people are shown it (see `source_view`)."""
+        return source_view(self.documents, source)
+
     def dispositifs(self) -> list[str]:
         """Dispositifs that have indicators in the rules."""
         return sorted(self.indicators)
@@ -131,3 +135,16 @@ class Edit:
     origin: str = "--set"
 
 
+def source_view(documents: Mapping[str, Any], source: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A rule's source as people are shown it: document (with its title), ref, quote, interpretation."""
+    source = source or {}
+    doc = str(source.get("document") or "")
+    entry = documents.get(doc) if isinstance(documents, Mapping) else None
+    title = entry.get("title") if isinstance(entry, Mapping) else None
+    return {
+        "document": doc,
+        "document_title": str(title or doc),
+        "ref": str(source.get("ref") or ""),
+        "quote": str(source.get("quote") or ""),
+        "interpretation": bool(source.get("interpretation")),
+    }

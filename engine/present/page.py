@@ -24,6 +24,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from engine.model import format as fr
+from engine.model.format import status_sentence
 from engine.present.workbook import (
     REMAINING_DEFINITION,
     REMAINING_LABEL,
@@ -40,7 +41,6 @@ from engine.present.workbook import (
     indicator_source,
     run_status,
     status_of,
-    status_sentence,
     totals,
 )
 

@@ -26,7 +26,9 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 from engine.model import format as fr
+from engine.model.format import status_sentence
 from engine.model.money import cents
+from engine.model.rulebook import source_view
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.model.rulebook import RuleBook
@@ -188,13 +190,6 @@ def run_status(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any
     return code_label(params, "status", kind), final, projected
 
 
-def status_sentence(label: str, final: int, projected: int) -> str:
-    """« mixte : 8 convention(s) définitive(s), 23 en projection », as every output says it."""
-    if final and projected:
-        return f"{label} : {final} convention(s) définitive(s), {projected} en projection"
-    if final:
-        return f"{label} : les {final} conventions sont définitives (période terminée)"
-    return f"{label} : les {projected} conventions sont en projection (période en cours)"
 
 
 def _show(value: Any) -> str:
@@ -237,18 +232,7 @@ def params_table(book: RuleBook, when: date) -> list[dict[str, Any]]:
     edited = {e.path for e in getattr(book, "edits", ())}
 
     def source_fields(source: Mapping[str, Any] | None) -> dict[str, Any]:
-        source = source or {}
-        doc = str(source.get("document") or "")
-        title = (
-            documents.get(doc, {}).get("title") if isinstance(documents.get(doc), Mapping) else None
-        )
-        return {
-            "document": doc,
-            "document_title": str(title or doc),
-            "ref": str(source.get("ref") or ""),
-            "quote": str(source.get("quote") or ""),
-            "interpretation": bool(source.get("interpretation")),
-        }
+        return source_view(documents, source)
 
     rows: list[dict[str, Any]] = []
     value_labels = (getattr(book, "code_labels", {}) or {}).get("values", {})

@@ -329,12 +329,7 @@ def _dispositif_label(web: Web, dispositif: str) -> str:
 
 
 def _source(web: Web, source: Any) -> dict[str, Any]:
-    source = source or {}
-    doc = str(source.get("document") or "")
-    entry = web.service.book.documents.get(doc) if hasattr(web.service.book.documents, "get") else None
-    title = entry.get("title") if isinstance(entry, dict) else None
-    return {"document": doc, "document_title": str(title or doc), "ref": str(source.get("ref") or ""),
-            "quote": str(source.get("quote") or ""), "interpretation": bool(source.get("interpretation"))}
+    return web.service.book.source_view(source)
 
 
 def _rules(web: Web, request: Request) -> Response:
