@@ -11,6 +11,7 @@ The only late episode is E4 (deadline 21 Jan, first appointment 22 Jan, 16 days)
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,10 @@ def test_explain_first_appointment_case(tmp_path: Path) -> None:
                 "delay_days": 16,
             }
         ],
+        "lines": [
+            "E4 — orientation : 06/01/2025 ; échéance : 21/01/2025 ; 1er rendez-vous : 22/01/2025 ;"
+            " délai (jours) : 16"
+        ],
     }
 
     contract = indicator(data, "contractualisation")
@@ -128,6 +133,10 @@ def test_explain_first_appointment_case(tmp_path: Path) -> None:
     assert money["qualitative_score"]["exact"] == "5/16"
     assert "Score qualitatif = 0,5 × 0,625 + 0,5 × 0 = 0,3125" in money["lines"][0]
     assert (
+        "Score quantitatif (« Taux d'occupation du portefeuille (moyenne de personnes accompagnées"
+        " par jour) ») = 1"
+    ) in money["lines"]
+    assert (
         "Montant acquis = montant 10 000,00 € × (0,5 × 1 + 0,5 × 0,3125) = 6 562,5 €"
         " → arrondi au centime : 6 562,50 €"
     ) in money["lines"]
@@ -137,19 +146,34 @@ def test_explain_first_appointment_case(tmp_path: Path) -> None:
 def test_render_text_shows_the_late_episode_the_source_and_the_amount(tmp_path: Path) -> None:
     text = _plain(render_text(explain_data(run_of(FIRST, tmp_path), "EQ-TEST")))
     assert "Convention EQ-TEST — Structure test, Arrageois" in text
+    assert (
+        "Dispositif : Accompagnement équilibré social-professionnel ; type de ligne : Financement\n"
+    ) in text
+    assert "financement : financement" not in text and "(equilibre)" not in text
     assert "Évaluation finale (solde) au 30/06/2025" in text
     assert "Résultat : 3/4 = 75 %" in text
     assert ("L462 : « Organiser le rendez-vous dans un délai de 15 jours maximum »") in text
     assert (
-        "     - E4 : orientation 06/01/2025, échéance 21/01/2025, 1er rendez-vous 22/01/2025,"
-        " délai (jours) 16\n"
+        "     - E4 — orientation : 06/01/2025 ; échéance : 21/01/2025 ; 1er rendez-vous : 22/01/2025 ;"
+        " délai (jours) : 16\n"
+    ) in text
+    # the deliberation's LaTeX superscript is kept in the quote, shown as plain text
+    assert "L470 : « 1. Respect des 15 jours pour le 1er rendez-vous »" in text and "^{" not in text
+    assert "Modes de rendez-vous comptés comme rencontre physique : physique [equilibre.physical_modes]" in text
+    assert (
+        "section #lignes-de-valorisation : « Une ligne de valorisation est évaluée sur les mêmes"
+        " indicateurs qu'une ligne de financement, avec un montant de 0 €. » (interprétation)"
     ) in text
     assert "Unités en défaut (1) :" in text
     assert "Solde = acquis − versé = 6 562,50 € − 5 000,00 € = 1 562,50 €" in text
     assert (
-        "Indicateurs non évaluables laissés hors de la moyenne : weekly_15h, exit_12m, ceu_quality"
-        in text
-    )
+        "Indicateurs non évaluables laissés hors de la moyenne : « Respect des 15h hebdomadaires »,"
+        " « Taux de sorties dynamiques à 12 mois », « Qualité des Contrats d'Engagement Unique »"
+    ) in text
+    assert (
+        "  (Part quantitative de la participation financière : 0,5 part [equilibre.quantitative_weight]"
+        " — Délibération"
+    ) in text
 
 
 def test_late_units_are_capped(tmp_path: Path) -> None:
@@ -181,15 +205,36 @@ def test_decisions_that_fired_are_explained(tmp_path: Path) -> None:
     assert decision["id"] == "startup_neutralise_quantitative"
     assert decision["source"]["ref"] == "L467"
     assert decision["description"].startswith("Démarrage d'action")
+    assert decision["label"] == "démarrage, part quantitative neutralisée"
     assert decision["actions"] == [
-        "signalement « startup_neutralised »",
-        "score quantitatif fixé(e) à 1",
+        "signalement « démarrage : part quantitative neutralisée »",
+        "score quantitatif fixé à 1",
+    ]
+    assert decision["matched_text"] == [
+        "mode de financement = scores (part quantitative / part qualitative)",
+        "démarrage d'action = oui",
+        "option de démarrage = part quantitative neutralisée",
     ]
     lines = data["money"]["lines"]
-    assert "Score quantitatif (occupancy) = 0,0121" in lines
-    assert "Score quantitatif fixé à 1 par la règle « startup_neutralise_quantitative »" in lines
+    assert (
+        "Score quantitatif (« Taux d'occupation du portefeuille (moyenne de personnes accompagnées"
+        " par jour) ») = 0,0121"
+    ) in lines
+    assert (
+        "Score quantitatif fixé à 1 par la règle « démarrage, part quantitative neutralisée »"
+        " [startup_neutralise_quantitative]"
+    ) in lines
     occupancy = indicator(data, "occupancy")
-    assert occupancy["target_text"] == "portfolio_min_per_etp (55) × ETP (2) = 110"
+    assert occupancy["target_text"] == "55 par ETP [equilibre.portfolio_min_per_etp] × 2 ETP = 110"
+    text = _plain(render_text(data))
+    assert (
+        "  - Démarrage, part quantitative neutralisée [startup_neutralise_quantitative] : Démarrage"
+    ) in text
+    assert (
+        "    car : mode de financement = scores (part quantitative / part qualitative) ;"
+        " démarrage d'action = oui ; option de démarrage = part quantitative neutralisée\n"
+    ) in text
+    assert "  Signalements : démarrage : part quantitative neutralisée\n" in text
     assert occupancy["score"]["exact"] == "24/1991"
 
 
@@ -199,6 +244,9 @@ def test_reversement_is_explained(tmp_path: Path) -> None:
         "5 000,00 € − 6 000,00 € = −1 000,00 € (somme à reverser)"
     )
     assert [d["id"] for d in data["decisions"]] == ["reversement"]
+    assert data["decisions"][0]["matched_text"] == ["évaluation finale = oui", "solde = −1 000,00 €"]
+    assert data["decisions"][0]["actions"] == ["signalement « reversement (solde négatif) »"]
+    assert data["decisions"][0]["source"]["document"] == "interpretations"
     first = indicator(data, "first_appointment_15d")
     # R2 had only a phone call: no physical appointment, late once the 15 days have passed
     assert [
@@ -248,7 +296,7 @@ def test_cost_based_convention(tmp_path: Path) -> None:
     assert money["lines"] == [
         "Coûts de personnel éligibles : 50 000,00 € (1 salarié(s) retenu(s), 1 écarté(s))",
         "Total éligible = personnel × (1 + forfait 40 %) = 70 000,00 €",
-        "Part départementale 40 % (department_share_fse) → 28 000,00 €",
+        "Part du Département (FSE+) : 40 % → 28 000,00 €",
         "Montant acquis = min(montant conventionné 30 000,00 €, 28 000,00 €) = 28 000,00 €",
     ]
     # every parameter the money steps read, in the order of the chain
@@ -317,7 +365,7 @@ def test_cli_text(data_dir: Path) -> None:
         cli.app, ["explain", str(data_dir), "--as-of", "2025-06-30", "--convention", "EQ-TEST"]
     )
     assert result.exit_code == 0, result.output
-    assert "E4 : orientation 06/01/2025, échéance 21/01/2025" in result.output
+    assert "E4 — orientation : 06/01/2025 ; échéance : 21/01/2025" in result.output
     assert "6 562,50 €" in _plain(result.output)
 
 
@@ -390,3 +438,73 @@ def test_cli_explain_with_a_bad_edit(data_dir: Path) -> None:
     )
     assert result.exit_code == 1
     assert "vouliez-vous dire « equilibre.max_months » ?" in result.stderr
+
+
+# --------------------------------------------------------------------------- every sample convention
+
+
+def _sources_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for ind in data["indicators"]:
+        found += [ind["source"], *(p["source"] for p in ind["parameters"])]
+    found += [d["source"] for d in data["decisions"]]
+    found += [p["source"] for p in data["money"]["parameters"]]
+    return found
+
+
+#: Words of the internal English notes the interpretations used to be quoted from.
+ENGLISH = ("None evaluable", "negative solde", "Indicator score", "by default", "default equal",
+           " the ", " of the ", "(interpretation)", "Weights:", "Start-up clause", "flag ")
+
+
+def test_no_explanation_of_the_sample_shows_english_or_raw_codes() -> None:
+    """Every convention of sample_data, JSON and text: sources are the deliberation or the
+    project's interpretations (in French), the line type and codes read in French, and no code
+    shows in the prose outside the brackets that keep ids and paths for traceability."""
+    book = load_rules()
+    run = evaluate(read_extracts(ROOT / "sample_data"), book, date(2025, 6, 30))
+    codes = {code for kind in book.code_labels.values() for code, label in kind.items()
+             if "_" in code and label != code}
+    codes |= {r.id for r in book.decisions} | set(book.flag_labels)
+    labels = sorted({i.label for inds in book.indicators.values() for i in inds.values()}, key=len, reverse=True)
+    assert len(run.conventions) == 31
+    for c in run.conventions:
+        data = explain_data(run, c.convention_id)
+        for source in _sources_of(data):
+            assert source["document"] in {"deliberation-cp-2024-587", "interpretations"}, c.convention_id
+            if source["document"] == "interpretations":
+                assert source["ref"].startswith("#") and source["interpretation"], c.convention_id
+        text = _plain(render_text(data))
+        assert "financement : financement" not in text
+        line = text.splitlines()[1]
+        assert line.startswith("Dispositif : ") and (
+            "type de ligne : Financement" in line or "type de ligne : Valorisation" in line), line
+        assert "^{" not in text, c.convention_id
+        for word in ENGLISH:
+            assert word not in text, (c.convention_id, word)
+        prose = re.sub(r"\[[^\]]*\]", "", text)  # ids and paths in brackets are kept on purpose
+        for label in labels:  # indicator labels are the rules' own wording
+            prose = prose.replace(label, "")
+        found = {w for w in re.findall(r"[a-z0-9]+(?:_[a-z0-9]+)+", prose) if w in codes}
+        assert not found, (c.convention_id, sorted(found))
+        for prose_field in (data["money"]["lines"], *(d["actions"] + d["matched_text"] for d in data["decisions"])):
+            assert not {w for t in prose_field for w in re.findall(r"[a-z0-9]+(?:_[a-z0-9]+)+", re.sub(
+                r"\[[^\]]*\]", "", t)) if w in codes}, (c.convention_id, prose_field)
+
+
+def test_a_unit_that_missed_lists_only_the_criteria_it_did_not_meet() -> None:
+    """exit_12m: a dynamic exit after the 12-month mark missed on the mark, not on the reason."""
+    run = evaluate(read_extracts(ROOT / "sample_data"), load_rules(), date(2025, 6, 30))
+    seen = 0
+    for c in run.conventions:
+        if c.attrs["dispositif"] != "equilibre":
+            continue
+        missed = indicator(explain_data(run, c.convention_id, max_units=1000), "exit_12m")["missed"]
+        for row, line in zip(missed["shown"], missed["lines"], strict=True):
+            assert "sortie dynamique oui" not in line and " oui" not in line, line
+            if row["dynamic_exit"] and not row["exited_by_mark"]:
+                assert line.endswith("non rempli : sortie au plus tard au repère des 12 mois"), line
+                seen += 1
+            if not row["dynamic_exit"]:
+                assert "motif de sortie dynamique" in line, line
+    assert seen

@@ -2,7 +2,9 @@
 
 A policy officer checks a rule against the text by its `ref` (`L462`): the quoted sentence
 must be there. Quotes are compared with white space folded (the text has tabs between table
-cells) and may skip words with `[...]`. Interpretations cite framework.md instead.
+cells) and may skip words with `[...]`. Interpretations cite a section of the project's own
+French document, docs/interpretations.md, by its anchor (`#non-evaluable`): the quoted
+sentence must be in that section.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from engine.load.rules import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seed" / "deliberation-cp-2024-587.txt"
-FRAMEWORK = ROOT.parent / "shared" / "spec" / "framework.md"
+INTERPRETATIONS = ROOT / "docs" / "interpretations.md"
 BOOK = load_rules()
 
 
@@ -52,8 +54,10 @@ def test_every_rule_cites_a_source(path: str, source: dict) -> None:
     assert source.get("document") in BOOK.documents, path
     assert str(source.get("quote", "")).strip(), path
     assert str(source.get("ref", "")).strip(), path
-    if source["document"] == "framework":
-        assert source.get("ref", "").startswith("§"), path
+    assert source["document"] in {"deliberation-cp-2024-587", "interpretations"}, path
+    if source["document"] == "interpretations":
+        assert re.fullmatch(r"#[a-z0-9-]+", str(source["ref"])), path
+        assert source.get("interpretation") is True, path
 
 
 def test_every_quote_of_the_deliberation_is_on_its_line() -> None:
@@ -75,15 +79,49 @@ def test_every_quote_of_the_deliberation_is_on_its_line() -> None:
     assert checked >= 40
 
 
-def test_interpretations_quote_the_framework() -> None:
-    if not FRAMEWORK.exists():
-        pytest.skip(f"framework.md absent ({FRAMEWORK})")
-    text = _md(FRAMEWORK.read_text(encoding="utf-8"))
-    missing = []
+def _sections(text: str) -> dict[str, str]:
+    """docs/interpretations.md cut at each `<a id="…"></a>`: anchor → its text up to the next anchor."""
+    marks = list(re.finditer(r'<a id="([a-z0-9-]+)"></a>', text))
+    return {m.group(1): text[m.end():(marks[k + 1].start() if k + 1 < len(marks) else len(text))]
+            for k, m in enumerate(marks)}
+
+
+def test_interpretations_are_a_document_of_the_project() -> None:
+    assert BOOK.documents["interpretations"]["file"] == "docs/interpretations.md"
+    assert "framework" not in BOOK.documents
+    text = INTERPRETATIONS.read_text(encoding="utf-8")
+    anchors = re.findall(r'<a id="([a-z0-9-]+)"></a>', text)
+    assert len(anchors) == len(set(anchors)), "ancre en double"
+    for path in (ROOT / "rules").rglob("*.yaml"):
+        assert "document: framework" not in path.read_text(encoding="utf-8"), path
+
+
+def test_every_interpretation_quote_is_in_its_section() -> None:
+    sections = {a: _md(s) for a, s in _sections(INTERPRETATIONS.read_text(encoding="utf-8")).items()}
+    checked, missing = 0, []
     for path, source in _sources():
-        if source["document"] != "framework":
+        if source["document"] != "interpretations":
+            continue
+        anchor = str(source["ref"]).removeprefix("#")
+        if anchor not in sections:
+            missing.append(f"{path}: section « #{anchor} » absente de docs/interpretations.md")
             continue
         for part in str(source["quote"]).split("[...]"):
-            if _md(part) not in text:
-                missing.append(f"{path}: « {part.strip()} »")
+            if _md(part) not in sections[anchor]:
+                missing.append(f"{path}: « {part.strip()} » absent de la section #{anchor}")
+        checked += 1
     assert not missing, "\n".join(missing)
+    assert checked >= 50
+
+
+def test_the_interpretations_cite_lines_of_the_deliberation() -> None:
+    """Each section says why, citing the deliberation's lines; those lines exist."""
+    if not SEED.exists():
+        pytest.skip(f"texte de la délibération absent ({SEED})")
+    count = len(SEED.read_text(encoding="utf-8").splitlines())
+    for anchor, body in _sections(INTERPRETATIONS.read_text(encoding="utf-8")).items():
+        if anchor == "listes-de-codes":  # a heading over its subsections
+            continue
+        cited = _lines(body)
+        assert cited, anchor
+        assert all(1 <= n <= count for n in cited), anchor

@@ -32,6 +32,7 @@ from engine.model.trace import DecisionStep, MoneyStep, ParamRead
 __all__ = ["MAX_UNITS", "UnknownConvention", "cite", "explain", "find_convention", "number", "render_text"]
 
 MAX_UNITS = 20
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 #: French names of the detail columns of the units frames, for the text rendering.
 COLUMN_LABELS: dict[str, str] = {
@@ -58,7 +59,7 @@ COLUMN_LABELS: dict[str, str] = {
     "exit_reason": "motif de sortie",
     "exited_by_mark": "sorti au repère",
     "dynamic_exit": "sortie dynamique",
-    "kind": "type",
+    "kind": "type de contrat",
     "signed_date": "signé le",
     "items_missing": "critères manquants",
     "public": "public",
@@ -77,16 +78,73 @@ COLUMN_LABELS: dict[str, str] = {
     "phase_id": "phase",
     "phase": "type de phase",
     "month": "mois",
+    "phases": "phases",
+    "development_start": "début du développement",
+    "development_end": "fin du développement",
+    "development_months": "mois de développement",
+    "cessation_start": "début de la cessation",
+    "cessation_end": "fin de la cessation",
+    "cessation_months": "mois de cessation",
+    "operation_start": "début de l'opération",
+    "operation_end": "fin de l'opération",
+    "operation_months": "mois d'opération",
+    "active_start": "début d'activité",
+    "active_end": "fin d'activité",
+    "first_entry_date": "première entrée",
+    "entries_in_window": "entrées dans la fenêtre",
     "numerator": "conformes",
     "denominator": "sur",
 }
 _HIDDEN = ("convention_id", "compliant")
 
+#: The boolean columns of the units frames are criteria (true = met). A unit that missed is
+#: shown with the criteria it did not meet, in these words; the criteria it met are not listed.
+CRITERION_LABELS: dict[str, str] = {
+    "exited_by_mark": "sortie au plus tard au repère des 12 mois",
+    "dynamic_exit": "motif de sortie dynamique",
+    "within_duration": "phase dans la durée prévue",
+    "enough_interviews": "nombre d'entretiens",
+    "development_ok": "durée maximale du développement",
+    "cessation_ok": "durée maximale de la cessation",
+    "operation_ok": "durée maximale de l'opération",
+}
+
+#: Figures a decision rule can set, in French, with the agreement of « fixé ».
 ACTION_TEXT = {
     "quantitative_score": "score quantitatif",
     "qualitative_score": "score qualitatif",
     "quantitative_weight": "part quantitative",
     "qualitative_weight": "part qualitative",
+}
+_FEMININE = ("quantitative_weight", "qualitative_weight")
+
+#: Facts the decision rules match on, in French (`car : …` of a decision).
+FACT_LABELS: dict[str, str] = {
+    "funding_model": "mode de financement",
+    "funding": "type de ligne",
+    "final": "évaluation finale",
+    "start_up": "démarrage d'action",
+    "startup_policy": "option de démarrage",
+    "not_evaluable_policy": "option si non évaluable",
+    "qualitative_weight": "part qualitative",
+    "quantitative_weight": "part quantitative",
+    "qualitative_evaluable": "part qualitative évaluable",
+    "quantitative_evaluable": "part quantitative évaluable",
+    "solde_cents": "solde",
+    "earned_cents": "montant acquis",
+    "paid_cents": "montant versé",
+    "staff_ineligible": "personnels écartés",
+    "cost_capped": "part due supérieure au montant retenu",
+    "above_places_max": "portefeuille au-delà des places",
+    "above_portfolio_max": "portefeuille au-delà du maximum par ETP",
+    "episodes_past_max_months_without_exit": "accompagnements au-delà de la durée maximale sans sortie",
+    "exits_without_bilan_final": "sorties sans bilan final",
+}
+
+#: Convention columns a volume target can come from, in French.
+TARGET_COLUMNS: dict[str, str] = {
+    "diagnostics_target": "nombre de diagnostics fixé par la convention",
+    "participants_target": "nombre de participants fixé par la convention",
 }
 
 
@@ -115,6 +173,21 @@ def _exact(value: Fraction | Decimal | None) -> dict[str, Any]:
     return {"value": None if value is None else float(value), "exact": fraction_text(value)}
 
 
+def _label(book: RuleBook, value: Any) -> str:
+    """A value for a person: a code by its French label (labels.yaml `values:`), else `show`."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        return book.code_label("values", value)
+    if isinstance(value, tuple | list) and value and all(isinstance(v, str) for v in value):
+        return ", ".join(_label(book, v) for v in value)
+    if isinstance(value, str):
+        return date_fr(value)
+    return show(value)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _fx(data: Mapping[str, Any]) -> Fraction | None:
     """Return the exact value of a `{"value", "exact"}` pair."""
     return None if data.get("exact") is None else Fraction(data["exact"])
@@ -137,13 +210,22 @@ def _source(book: RuleBook, source: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+_SUPERSCRIPT = re.compile(r"\^\{([^{}]*)\}")
+
+
 def cite(source: Mapping[str, Any]) -> str:
-    """Cite a source in one line: `Délibération …, L462 : « … »` (interpretations marked)."""
+    """Cite a source in one line: `Délibération …, L462 : « … »` (interpretations marked).
+
+    The deliberation's text keeps LaTeX superscripts (`1^{er}`) and the quotes stay verbatim;
+    they are shown as plain text here (`1er`), the one place a source is worded for a person.
+    """
     text = source.get("document_title") or source.get("document") or ""
-    if source.get("ref"):
-        text += f", {source['ref']}"
+    ref = str(source.get("ref") or "")
+    if ref:
+        text += f", section {ref}" if ref.startswith("#") else f", {ref}"
     if source.get("quote"):
-        text += f" : « {source['quote']} »"
+        quote = _SUPERSCRIPT.sub(r"\1", str(source["quote"]))
+        text += f" : « {quote} »"
     if source.get("interpretation"):
         text += " (interprétation)"
     return text
@@ -156,7 +238,7 @@ def _param(book: RuleBook, read: ParamRead) -> dict[str, Any]:
         "path": read.path,
         "description": param.description if param else "",
         "value": _json(read.value),
-        "value_text": show(read.value),
+        "value_text": _label(book, read.value),
         "unit": param.unit if param else "",
         "since": read.since.isoformat() if read.since else None,
         "source": _source(book, param.source if param else None),
@@ -197,32 +279,57 @@ def _score_text(res: IndicatorResult) -> str:
 
 
 def _target_text(res: IndicatorResult, c: ConventionResult) -> str:
-    """The recorded target rule of a volume indicator in words."""
+    """The recorded target rule of a volume indicator in words (the parameter path in brackets)."""
     rule = res.target_rule
     if res.kind != "volume" or not rule:
         return ""
     if rule["base"] == "column":
-        text = f"{rule['column']} de la convention = {rule['column_value']}"
+        name = TARGET_COLUMNS.get(rule["column"], f"colonne {rule['column']} de la convention")
+        text = f"{name} : {show(rule['column_value'])}"
     else:
         read = c.trace.parameters.get(rule["parameter"])
-        name = rule["parameter"].split(".", 1)[1]
-        text = f"{name} ({show(read.value if read else rule['per_etp'])}) × ETP ({show(rule['etp'])})"
+        text = (f"{show(read.value if read else rule['per_etp'])} par ETP [{rule['parameter']}]"
+                f" × {show(rule['etp'])} ETP")
     if "window_days" in rule:
         text += f" × {rule['window_days']} / {rule['period_days']} jours (fenêtre / période)"
     return f"{text} = {number(res.target)}"
 
 
+def _unit_line(book: RuleBook, row: Mapping[str, Any], show_ratio: bool) -> str:
+    """One unit that missed, in French: its detail columns, codes by their labels.
+
+    Then the criteria (boolean columns) it did not meet; a criterion it met is not listed,
+    as it is not why the unit missed.
+    """
+    parts, unmet = [], []
+    for key, value in row.items():
+        if key in ("unit", "numerator", "denominator"):
+            continue
+        if isinstance(value, bool) or key in CRITERION_LABELS:
+            if value is False:
+                unmet.append(CRITERION_LABELS.get(key, COLUMN_LABELS.get(key, key)))
+            continue
+        parts.append(f"{COLUMN_LABELS.get(key, key)} : {_label(book, value)}")
+    if show_ratio:
+        parts.append(f"conformes : {row.get('numerator')}/{row.get('denominator')}")
+    if unmet:
+        parts.append("non rempli : " + ", ".join(unmet))
+    return f"{row.get('unit')} — " + " ; ".join(parts)
+
+
 def _missed(run: RunResult, c: ConventionResult, ind_id: str, limit: int) -> dict[str, Any]:
     frame = run.units.get((str(c.attrs["dispositif"]), ind_id))
     if frame is None or frame.height == 0:
-        return {"total": 0, "shown": [], "more": 0}
+        return {"total": 0, "shown": [], "more": 0, "lines": []}
     short = frame.filter(
         (pl.col("convention_id") == c.convention_id) & (pl.col("numerator") < pl.col("denominator"))
     ).sort("unit")
     rows = []
     for row in short.head(limit).iter_rows(named=True):
         rows.append({k: _json(v) for k, v in row.items() if k not in _HIDDEN})
-    return {"total": short.height, "shown": rows, "more": max(0, short.height - limit)}
+    ratio = any((r.get("denominator") or 0) > 1 for r in rows)
+    return {"total": short.height, "shown": rows, "more": max(0, short.height - limit),
+            "lines": [_unit_line(run.book, r, ratio) for r in rows]}
 
 
 def _reported_text(res: IndicatorResult, unit: str) -> str:
@@ -282,7 +389,17 @@ def _cents(value: Fraction | Decimal) -> Decimal:
     return to_cents(Fraction(value))
 
 
-def _score_lines(c: ConventionResult) -> tuple[list[str], dict[str, str]]:
+def _indicator_label(book: RuleBook, c: ConventionResult, ind_id: str) -> str:
+    ind = book.indicators.get(str(c.attrs["dispositif"]), {}).get(ind_id)
+    return f"« {ind.label} »" if ind else ind_id
+
+
+def _rule_text(book: RuleBook, rule_id: str) -> str:
+    """A decision rule for a person: its French label, its id in brackets (traceability)."""
+    return f"« {book.code_label('decisions', rule_id)} » [{rule_id}]"
+
+
+def _score_lines(book: RuleBook, c: ConventionResult) -> tuple[list[str], dict[str, str]]:
     lines: list[str] = []
     qualitative = c.trace.qualitative
     if qualitative is not None:
@@ -293,17 +410,20 @@ def _score_lines(c: ConventionResult) -> tuple[list[str], dict[str, str]]:
                          + (" (poids renormalisés sur les indicateurs évaluables)" if qualitative.renormalised else ""))
         left_out = [t.indicator for t in qualitative.terms if not t.evaluable]
         if left_out:
-            lines.append("Indicateurs non évaluables laissés hors de la moyenne : " + ", ".join(left_out))
+            lines.append("Indicateurs non évaluables laissés hors de la moyenne : "
+                         + ", ".join(_indicator_label(book, c, i) for i in left_out))
     set_by: dict[str, str] = {}
     for figure in ("qualitative_score", "quantitative_score", "quantitative_weight", "qualitative_weight"):
         step = _step(c, figure)
         if figure == "quantitative_score" and step.inputs.get("indicator"):
-            lines.append(f"Score quantitatif ({step.inputs['indicator']}) = {number(step.inputs['computed'])}")
+            lines.append(f"Score quantitatif ({_indicator_label(book, c, step.inputs['indicator'])})"
+                         f" = {number(step.inputs['computed'])}")
         if step.set_by:
             set_by[figure] = step.set_by
             name = ACTION_TEXT[figure]
-            verb = "fixée" if figure.endswith("_weight") else "fixé"
-            lines.append(f"{name[0].upper()}{name[1:]} {verb} à {number(step.result)} par la règle « {step.set_by} »")
+            verb = "fixée" if figure in _FEMININE else "fixé"
+            lines.append(f"{name[0].upper()}{name[1:]} {verb} à {number(step.result)}"
+                         f" par la règle {_rule_text(book, step.set_by)}")
     earned = _step(c, "earned")
     i = earned.inputs
     lines.append(
@@ -313,11 +433,12 @@ def _score_lines(c: ConventionResult) -> tuple[list[str], dict[str, str]]:
     )
     amount = _step(c, "amount")
     if amount.inputs["funding"] not in amount.inputs["funded_lines"]:
-        lines.append(f"Ligne de {amount.inputs['funding']} : évaluée sur les mêmes indicateurs, montant nul.")
+        lines.append(f"Ligne de {book.code_label('funding', amount.inputs['funding'])} :"
+                     " évaluée sur les mêmes indicateurs, montant nul.")
     return lines, set_by
 
 
-def _cost_lines(c: ConventionResult) -> list[str]:
+def _cost_lines(book: RuleBook, c: ConventionResult) -> list[str]:
     personnel = _step(c, "eligible_personnel")
     total = _step(c, "eligible_total")
     due = _step(c, "due")
@@ -328,8 +449,8 @@ def _cost_lines(c: ConventionResult) -> list[str]:
         f" {personnel.inputs['staff_ineligible']} écarté(s))",
         f"Total éligible = personnel × (1 + forfait {percent(total.inputs['flat_rate'])})"
         f" = {eur(_cents(total.result))}",
-        f"Part départementale {percent(due.inputs['share'])} ({due.inputs['share_parameter']})"
-        f" → {eur(_cents(due.result))}",
+        f"{_capital(book.code_label('values', due.inputs['share_parameter']))} :"
+        f" {percent(due.inputs['share'])} → {eur(_cents(due.result))}",
     ]
     if earned.result["capped"]:
         lines.append(f"Plafonné au montant conventionné : {eur(earned.inputs['amount'])}")
@@ -363,9 +484,9 @@ def _money(run: RunResult, c: ConventionResult) -> dict[str, Any]:
             **common,
             "costs": {key: _json(value) for key, value in c.costs.items()},
             "ineligible_staff": list(c.costs.get("ineligible_staff") or []),
-            "lines": _cost_lines(c),
+            "lines": _cost_lines(book, c),
         }
-    lines, set_by = _score_lines(c)
+    lines, set_by = _score_lines(book, c)
     return {
         "model": "scores",
         **common,
@@ -385,12 +506,32 @@ def _money(run: RunResult, c: ConventionResult) -> dict[str, Any]:
 # --------------------------------------------------------------------------- explain
 
 
-def _action_texts(step: DecisionStep) -> list[str]:
-    texts = [f"signalement « {code} »" for code in step.flags]
-    texts += [f"alerte « {code} »" for code in step.warnings]
+def _signal(book: RuleBook, code: str, warning: bool) -> str:
+    """A flag or warning by its French label (decisions.yaml `labels:`)."""
+    label = book.flag_labels.get(code, code)
+    if warning:
+        return label if label.startswith("alerte") else f"alerte « {label} »"
+    return f"signalement « {label} »"
+
+
+def _action_texts(book: RuleBook, step: DecisionStep) -> list[str]:
+    texts = [_signal(book, code, False) for code in step.flags]
+    texts += [_signal(book, code, True) for code in step.warnings]
     for figure, value in step.sets.items():
-        texts.append(f"{ACTION_TEXT.get(figure, figure)} fixé(e) à {value}")
+        verb = "fixée" if figure in _FEMININE else "fixé"
+        texts.append(f"{ACTION_TEXT.get(figure, figure)} {verb} à {_label(book, value)}")
     return texts
+
+
+def _fact_text(book: RuleBook, name: str, value: Any) -> str:
+    """A fact a decision matched, in French: `évaluation finale = non`, `solde = −1 000,00 €`."""
+    if name.endswith("_cents") and isinstance(value, int) and not isinstance(value, bool):
+        shown = eur(Fraction(value, 100))
+    elif name == "funding":
+        shown = book.code_label("funding", value)
+    else:
+        shown = _label(book, value)
+    return f"{FACT_LABELS.get(name, name)} = {shown}"
 
 
 def find_convention(run: RunResult, convention_id: str) -> ConventionResult:
@@ -424,17 +565,20 @@ def explain(run: RunResult, convention_id: str, max_units: int = MAX_UNITS) -> d
         rule = rules.get(step.rule)
         decisions.append({
             "id": step.rule,
+            "label": book.code_label("decisions", step.rule),
             "stage": step.stage,
             "description": rule.description if rule else "",
             "source": _source(book, rule.source if rule else None),
             "matched": _json(step.matched),
-            "actions": _action_texts(step),
+            "matched_text": [_fact_text(book, k, v) for k, v in step.matched.items()],
+            "actions": _action_texts(book, step),
         })
     a = c.attrs
     return {
         "as_of": run.as_of.isoformat(),
         "rules_sha256": book.sha256,
         "overrides": {e.path: _json(e.value) for e in book.edits},
+        "overrides_text": [f"{e.path} = {_label(book, e.value)}" for e in book.edits],
         "convention": {
             "convention_id": c.convention_id,
             "structure": a.get("structure"),
@@ -442,6 +586,7 @@ def explain(run: RunResult, convention_id: str, max_units: int = MAX_UNITS) -> d
             "dispositif": dispositif,
             "dispositif_label": book.labels.get(dispositif, dispositif),
             "funding": a.get("funding"),
+            "funding_label": book.code_label("funding", a.get("funding")),
             "budget_line": a.get("budget_line"),
             "etp": _json(a.get("etp")),
             "start_up": bool(a.get("start_up")),
@@ -456,25 +601,19 @@ def explain(run: RunResult, convention_id: str, max_units: int = MAX_UNITS) -> d
         "decisions": decisions,
         "flags": list(c.flags),
         "warnings": list(c.warnings),
+        "signals_text": [book.flag_labels.get(code, code) for code in (*c.flags, *c.warnings)],
         "money": _money(run, c),
     }
 
 
 # --------------------------------------------------------------------------- text
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _unit_line(row: Mapping[str, Any], show_ratio: bool) -> str:
-    parts = []
-    for key, value in row.items():
-        if key in ("unit", "numerator", "denominator"):
-            continue
-        shown = date_fr(value) if isinstance(value, str) and _ISO_DATE.fullmatch(value) else show(value)
-        parts.append(f"{COLUMN_LABELS.get(key, key)} {shown}")
-    if show_ratio:
-        parts.append(f"conformes {row.get('numerator')}/{row.get('denominator')}")
-    return f"{row.get('unit')} : " + ", ".join(parts)
+def _with_unit(param: Mapping[str, Any]) -> str:
+    """A parameter's value and unit; codes and options are shown by their labels, without a unit."""
+    value = param["value"]
+    if isinstance(value, str | list | bool) or not param["unit"]:
+        return str(param["value_text"])
+    return f"{param['value_text']} {param['unit']}"
 
 
 def render_text(data: Mapping[str, Any]) -> str:
@@ -484,7 +623,7 @@ def render_text(data: Mapping[str, Any]) -> str:
     kind = "finale (solde)" if c["final"] else "intermédiaire (projection)"
     out.append(f"Convention {c['convention_id']} — {c['structure']}, {c['territory']}")
     out.append(
-        f"Dispositif : {c['dispositif_label']} ({c['dispositif']}) ; financement : {c['funding']}"
+        f"Dispositif : {c['dispositif_label']} ; type de ligne : {_capital(c['funding_label'])}"
         + (" ; démarrage d'action" if c["start_up"] else "")
     )
     out.append(
@@ -493,10 +632,7 @@ def render_text(data: Mapping[str, Any]) -> str:
         f" (période {date_fr(c['period_start'])} – {date_fr(c['period_end'])})"
     )
     if data["overrides"]:
-        out.append(
-            "Règles modifiées pour ce calcul : "
-            + ", ".join(f"{k} = {show(v)}" for k, v in data["overrides"].items())
-        )
+        out.append("Règles modifiées pour ce calcul : " + ", ".join(data["overrides_text"]))
     out.append("")
     out.append("INDICATEURS")
     for n, ind in enumerate(data["indicators"], 1):
@@ -509,10 +645,7 @@ def render_text(data: Mapping[str, Any]) -> str:
             out.append("   Paramètres appliqués :")
             for p in ind["parameters"]:
                 edited = " (modifié)" if p["edited"] else ""
-                out.append(
-                    f"     - {p['description']} : {p['value_text']} {p['unit']}{edited}"
-                    f" [{p['path']}]"
-                )
+                out.append(f"     - {p['description']} : {_with_unit(p)}{edited} [{p['path']}]")
                 out.append(f"       {cite(p['source'])}")
         if ind["kind"] == "rate":
             value = _fx(ind["value"])
@@ -532,9 +665,8 @@ def render_text(data: Mapping[str, Any]) -> str:
         missed = ind.get("missed")
         if missed and missed["total"]:
             out.append(f"   Unités en défaut ({missed['total']}) :")
-            ratio = any((r.get("denominator") or 0) > 1 for r in missed["shown"])
-            for row in missed["shown"]:
-                out.append(f"     - {_unit_line(row, ratio)}")
+            for line in missed["lines"]:
+                out.append(f"     - {line}")
             if missed["more"]:
                 out.append(f"     … et {missed['more']} autre(s)")
         out.append("")
@@ -542,9 +674,9 @@ def render_text(data: Mapping[str, Any]) -> str:
     if not data["decisions"]:
         out.append("  aucune")
     for d in data["decisions"]:
-        out.append(f"  - {d['id']} : {d['description']}")
-        if d["matched"]:
-            out.append("    car : " + " ; ".join(f"{k} = {show(v)}" for k, v in d["matched"].items()))
+        out.append(f"  - {_capital(d['label'])} [{d['id']}] : {d['description']}")
+        if d["matched_text"]:
+            out.append("    car : " + " ; ".join(d["matched_text"]))
         if d["actions"]:
             out.append(f"    effet : {', '.join(d['actions'])}")
         out.append(f"    source : {cite(d['source'])}")
@@ -554,10 +686,10 @@ def render_text(data: Mapping[str, Any]) -> str:
     for line in m["lines"]:
         out.append(f"  {line}")
     for p in m["parameters"]:
-        out.append(f"  ({p['path']} = {p['value_text']} — {cite(p['source'])})")
+        out.append(f"  ({p['description']} : {_with_unit(p)} [{p['path']}] — {cite(p['source'])})")
     if m["model"] == "costs" and m.get("ineligible_staff"):
         out.append("  Salariés écartés : " + ", ".join(m["ineligible_staff"]))
     out.append(f"  Solde = acquis − versé = {m['solde_text']}")
-    if data["flags"] or data["warnings"]:
-        out.append(f"  Signalements : {', '.join(data['flags'] + data['warnings'])}")
+    if data["signals_text"]:
+        out.append(f"  Signalements : {' ; '.join(data['signals_text'])}")
     return "\n".join(out) + "\n"
