@@ -381,8 +381,7 @@ def _rules_listing(book: Any, when: date) -> None:
             if row["history"].count("→") > 1:
                 value += "\nhistorique : " + row["history"]
             since = fr.date_fr(row["since"]) if row["since"] else "(pas encore en vigueur)"
-            cite = f"{row['ref']} « {row['quote']} »" + (
-                " (interprétation)" if row["interpretation"] else "")
+            cite = fr.cite(row, document=False)
             table.add_row(Text(row["path"]), Text(row["description"]), Text(value), since,
                           Text(row["unit"]), Text(cite))
         console.print(table)
@@ -396,7 +395,7 @@ def _rules_listing(book: Any, when: date) -> None:
         table.add_column("Source", ratio=2, overflow="fold")
         for rule in decisions:
             table.add_row(Text(rule["id"]), rule["stage_fr"], fr.yes_no(rule["enabled"]),
-                          Text(rule["description"]), Text(f"{rule['ref']} « {rule['quote']} »"))
+                          Text(rule["description"]), Text(fr.cite(rule, document=False)))
         console.print(table)
     console.print(f"{len(rows)} paramètres, {len(decisions)} règles de décision ;"
                   f" empreinte {book.sha256[:12]}", highlight=False)

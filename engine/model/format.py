@@ -16,6 +16,8 @@ the money; the money itself is never rounded here (`engine.model.money.to_cents`
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
@@ -133,3 +135,40 @@ def status_sentence(label: str, final: int, projected: int) -> str:
     if final:
         return f"{label} : les {final} conventions sont définitives (période terminée)"
     return f"{label} : les {projected} conventions sont en projection (période en cours)"
+
+
+_SUPERSCRIPT = re.compile(r"\^\{([^{}]*)\}")
+
+
+def quote_text(quote: object) -> str:
+    """A quoted sentence as people read it: the deliberation's LaTeX superscripts (`1^{er}`) as `1er`.
+
+    Quotes stay verbatim in the rules (they are checked against the text's lines); this is the
+    one place they are worded for display.
+    """
+    return _SUPERSCRIPT.sub(r"\1", str(quote or ""))
+
+
+def ref_text(ref: object) -> str:
+    """A source reference: a deliberation line as it is (`L462`), an interpretation's anchor as a section."""
+    text = str(ref or "")
+    return f"section {text}" if text.startswith("#") else text
+
+
+def cite(source: Mapping[str, object] | None, *, document: bool = True) -> str:
+    """A source in one line: `Délibération …, L462 : « … »`, interpretations marked.
+
+    `source` is a source view (`engine.model.rulebook.source_view`) or a row with `ref`,
+    `quote`, `interpretation` (and `document_title`); `document=False` leaves the title out.
+    """
+    if not source:
+        return ""
+    parts = [str(source.get("document_title") or source.get("document") or "")] if document else []
+    if source.get("ref"):
+        parts.append(ref_text(source["ref"]))
+    text = ", ".join(p for p in parts if p)
+    if source.get("quote"):
+        text += f" : « {quote_text(source['quote'])} »" if text else f"« {quote_text(source['quote'])} »"
+    if source.get("interpretation"):
+        text += " (interprétation)"
+    return text.strip()

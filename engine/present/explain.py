@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from engine.model.errors import ParcoursError
-from engine.model.format import date_fr, eur, integer, number, percent, show
+from engine.model.format import cite, date_fr, eur, integer, number, percent, show
 from engine.model.money import euros, fraction_text, to_cents
 from engine.model.results import ConventionResult, IndicatorResult, RunResult
 from engine.model.rulebook import RuleBook
@@ -210,25 +210,6 @@ def _source(book: RuleBook, source: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-_SUPERSCRIPT = re.compile(r"\^\{([^{}]*)\}")
-
-
-def cite(source: Mapping[str, Any]) -> str:
-    """Cite a source in one line: `Délibération …, L462 : « … »` (interpretations marked).
-
-    The deliberation's text keeps LaTeX superscripts (`1^{er}`) and the quotes stay verbatim;
-    they are shown as plain text here (`1er`), the one place a source is worded for a person.
-    """
-    text = source.get("document_title") or source.get("document") or ""
-    ref = str(source.get("ref") or "")
-    if ref:
-        text += f", section {ref}" if ref.startswith("#") else f", {ref}"
-    if source.get("quote"):
-        quote = _SUPERSCRIPT.sub(r"\1", str(source["quote"]))
-        text += f" : « {quote} »"
-    if source.get("interpretation"):
-        text += " (interprétation)"
-    return text
 
 
 def _param(book: RuleBook, read: ParamRead) -> dict[str, Any]:

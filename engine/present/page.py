@@ -671,7 +671,7 @@ def _dispositif_section(
         doc = own.get("document_title") or own.get("document") or ""
         interpretation = " (interprétation)" if own.get("interpretation") else ""
         citation = (
-            f'<blockquote class="cite">« {_e(quote)} »</blockquote>'
+            f'<blockquote class="cite">« {_e(fr.quote_text(quote))} »</blockquote>'
             if quote
             else f'<p class="cite">{_e(src["citation"])}</p>'
         )

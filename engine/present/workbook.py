@@ -121,14 +121,7 @@ def index_params(params: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, 
 
 def cite(row: Mapping[str, Any] | None) -> str:
     """Write a source citation on one line: `ref « quote » (interprétation)`."""
-    if not row:
-        return ""
-    text = str(row.get("ref") or "")
-    if row.get("quote"):
-        text += f" « {row['quote']} »"
-    if row.get("interpretation"):
-        text += " (interprétation)"
-    return text.strip()
+    return fr.cite(row, document=False)
 
 
 def indicator_source(
