@@ -222,6 +222,31 @@ def status_sentence(label: str, final: int, projected: int) -> str:
     return f"{label} : les {projected} conventions sont en projection (période en cours)"
 
 
+CONSOLE_CONVENTIONS = 20
+"""Conventions listed on the console at most; beyond, the totals per budget line and the
+conventions most at stake (largest soldes in absolute value), the rest in the reports."""
+
+
+def _budget_lines(result: Any) -> None:
+    """One line per budget line: conventions, amount, earned, paid, solde (exact sums)."""
+    from decimal import Decimal
+
+    lines: dict[str, list[Any]] = {}
+    for c in result.conventions:
+        lines.setdefault(str(c.attrs.get("budget_line") or "(sans ligne budgétaire)"), []).append(c)
+    table = Table(show_lines=False, header_style="bold")
+    for col, justify in (("Ligne budgétaire", "left"), ("Conventions", "right"), ("Montant", "right"),
+                         ("Acquis", "right"), ("Versé", "right"), ("Solde", "right")):
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for line, convs in lines.items():
+        def total(attr: str, convs: list[Any] = convs) -> Decimal:
+            return sum((getattr(c, attr) for c in convs), Decimal(0))
+
+        table.add_row(line, fr.integer(len(convs)), fr.eur(total("amount")), fr.eur(total("earned")),
+                      fr.eur(total("paid")), fr.eur(total("solde")))
+    console.print(table)
+
+
 def _summary(result: Any) -> None:
     book = result.book
     label, n_final, n_projected = run_status(result.conventions, book)
@@ -237,13 +262,24 @@ def _summary(result: Any) -> None:
                          ("Quanti.", "right"), ("Quali.", "right"), ("Montant", "right"),
                          ("Acquis", "right"), ("Versé", "right"), ("Solde", "right"), ("Signalements", "left")):
         table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for c in result.conventions:
+    shown = result.conventions
+    if len(shown) > CONSOLE_CONVENTIONS:
+        _budget_lines(result)
+        ranked = sorted(range(len(shown)), key=lambda i: (-abs(shown[i].solde), -shown[i].amount, i))
+        keep = set(ranked[:CONSOLE_CONVENTIONS])
+        shown = [c for i, c in enumerate(shown) if i in keep]
+        console.print(f"Les {CONSOLE_CONVENTIONS} conventions aux soldes les plus élevés (en valeur absolue) :",
+                      highlight=False)
+    for c in shown:
         solde = fr.eur(c.solde) if c.solde >= 0 else f"[red]{fr.eur(c.solde)}[/]"
         status = book.code_label("status", "final" if c.final else "projection")
         table.add_row(c.convention_id, str(c.attrs["structure"]), status,
                       _pct(c.quantitative_score), _pct(c.qualitative_score), fr.eur(c.amount),
                       fr.eur(c.earned), fr.eur(c.paid), solde, _signals(c, book.flag_labels))
     console.print(table)
+    if len(shown) < len(result.conventions):
+        console.print(f"Les {fr.integer(len(result.conventions) - len(shown))} autres conventions sont détaillées"
+                      " dans report.xlsx, report.html et results.json.", highlight=False)
     total_earned = sum(c.earned for c in result.conventions)
     total_solde = sum(c.solde for c in result.conventions)
     console.print(f"Total acquis : {fr.eur(total_earned)} ; total solde : {fr.eur(total_solde)}", highlight=False)
