@@ -164,7 +164,7 @@ class Service:
         """Compare the cached baseline with the variant's run (VariantError when an edit is refused)."""
         edited = edited_book(self.book, variant)
         baseline = self.baseline(as_of)
-        varied = evaluate(baseline.extracts, edited, as_of)
+        varied = evaluate(baseline.extracts, edited, as_of, reuse=baseline)
         effects = (
             edit_effects(baseline.extracts, self.book, as_of, baseline, varied, edited.edits[len(self.book.edits):])
             if per_edit and len(variant.edits) <= MAX_EFFECTS
