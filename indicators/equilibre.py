@@ -259,7 +259,7 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
             exempt=exempt.sum().cast(pl.Int64),
             met=(~exempt & (pl.col("hours") >= pl.col("target"))).sum().cast(pl.Int64),
         )
-        .collect()
+        .collect(engine="streaming")
         .lazy()
     )
 
