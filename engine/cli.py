@@ -147,6 +147,15 @@ def _book(rules: Path | None, sets: list[str] | None, variant: Path | None = Non
     return edited_book(load_rules(rules), variant_from_options(sets, variant))
 
 
+def _book_and_modules(rules: Path | None, sets: list[str] | None, variant: Path | None) -> Any:
+    """`_book`, then the report writers' modules imported (while the extracts are read)."""
+    book = _book(rules, sets, variant)
+    import engine.present.page  # noqa: F401
+    import engine.present.workbook  # noqa: F401
+
+    return book
+
+
 @app.command()
 def evaluate(
     data: DataArg,
@@ -165,15 +174,25 @@ def evaluate(
     recorder = Recorder.open(record, replace, register, data) if record or register else None
 
     def run() -> list[Path]:
+        from concurrent.futures import ThreadPoolExecutor
+
         from engine.compute.pipeline import evaluate as run_evaluation
         from engine.load.extracts import read_extracts
         from engine.present.writer import exclusive_output, write_run
 
         with exclusive_output(out):  # --out checked and locked before anything is read
-            book = _book(rules, set_, variant)
-            with console.status("Lecture des extraits…", spinner="dots") if console.is_terminal else _null():
-                extracts = read_extracts(data, profile)
-                extracts = recorder.paid(extracts, when) if recorder else extracts
+            # The rules (pure Python) are read while polars reads the extracts (GIL released):
+            # both at once on two cores. A rules error is still told first.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                loading = pool.submit(_book_and_modules, rules, set_, variant)
+                with console.status("Lecture des extraits…", spinner="dots") if console.is_terminal else _null():
+                    try:
+                        extracts = read_extracts(data, profile)
+                    except BaseException:
+                        loading.result()
+                        raise
+                book = loading.result()
+            extracts = recorder.paid(extracts, when) if recorder else extracts
             with console.status("Calcul des indicateurs et des montants…") if console.is_terminal else _null():
                 result = run_evaluation(extracts, book, when)
             if recorder:

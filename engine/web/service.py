@@ -158,7 +158,8 @@ class Service:
         if variant is None or not variant.edits:
             return self.baseline(as_of)
         edited = edited_book(self.book, variant)
-        return evaluate(self.extracts, edited, as_of)
+        baseline = self.baseline(as_of)
+        return evaluate(baseline.extracts, edited, as_of, reuse=baseline)
 
     def simulate(self, as_of: date, variant: Variant, per_edit: bool = True) -> WhatIf:
         """Compare the cached baseline with the variant's run (VariantError when an edit is refused)."""
