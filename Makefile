@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m engine.tools.bench
 	$(BIN)/python -m engine.tools.web_bench
 

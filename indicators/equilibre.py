@@ -229,12 +229,21 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
         .lazy()
     )
 
-    # The activity rows of the weeks of each segment.
+    # The activity rows of the weeks of each segment. The rows outside every segment's
+    # Mondays (e.g. the history before the window) are dropped before the join, by the
+    # earliest and latest segment bounds: half the rows of a national extract.
     week_start = pl.col("week_start")
     exempt = pl.col("exempt").fill_null(False)
+    first_monday, last_day = segments.select(
+        pl.col("seg_first_monday").min(), pl.col("seg_last_day").max()
+    ).collect().row(0)
     rows = (
         table(tables, "weekly_activity")
         .select("episode_id", "week_start", "hours", "exempt")
+        .filter(
+            week_start.is_between(pl.lit(first_monday, pl.Date), pl.lit(last_day, pl.Date))
+            & (week_start.dt.weekday() == 1)
+        )
         .join(
             segments.select("episode_id", "seg", "seg_first_monday", "seg_last_day", "target"),
             on="episode_id",
@@ -250,7 +259,7 @@ def weekly_15h(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame
             exempt=exempt.sum().cast(pl.Int64),
             met=(~exempt & (pl.col("hours") >= pl.col("target"))).sum().cast(pl.Int64),
         )
-        .collect()
+        .collect(engine="streaming")
         .lazy()
     )
 

@@ -79,8 +79,63 @@ def _by_convention(frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return {r["convention_id"]: {k: v for k, v in r.items() if k != "convention_id"} for r in rows}
 
 
-def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
-    """Run the whole evaluation; no I/O."""
+REUSE = "_computed"
+"""Attribute of a `RunResult` holding what `evaluate(..., reuse=run)` may take back: per
+(dispositif, eval_end, computation), the parameter paths it read, their values, and its
+result (an indicator's units and per-convention figures, the costs, the reported counts)."""
+
+
+class _Reuse:
+    """The computations of a previous run on the same extracts and date, taken back when they read the same values."""
+
+    def __init__(self, previous: RunResult | None, extracts: Extracts, as_of: date, book: RuleBook):
+        usable = (previous is not None and previous.extracts is extracts and previous.as_of == as_of
+                  and previous.book.indicators == book.indicators)
+        self.before: dict[tuple[Any, ...], tuple[list[str], dict[str, Any], Any]] = (
+            getattr(previous, REUSE, {}) if usable else {}
+        )
+        self.now: dict[tuple[Any, ...], tuple[list[str], dict[str, Any], Any]] = {}
+
+    def call(self, key: tuple[Any, ...], p: RecordingParams, values: Mapping[str, Any],
+             compute: Callable[[], Any]) -> tuple[Any, list[str]]:
+        """`compute()` under a recording scope, or its previous result when every parameter it read is unchanged.
+
+        A computation reads its parameters through `p` only, so the same values read give the
+        same result (a dated edit counts by the value in force on the group's `eval_end`). The
+        reads are replayed on `p`, so that the trace records them (with their `since`) as if computed.
+        """
+        hit = self.before.get(key)
+        prefix = len(p.dispositif) + 1
+        if hit is not None:
+            paths, seen, result = hit
+            if all(_same(values.get(path[prefix:], _MISSING), value) for path, value in seen.items()):
+                with p.recording() as read:
+                    for path in paths:
+                        p[path[prefix:]]
+                self.now[key] = hit
+                return result, read
+        with p.recording() as read:
+            result = compute()
+        self.now[key] = (list(read), {path: values.get(path[prefix:], _MISSING) for path in read}, result)
+        return result, read
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and bool(a == b)
+
+
+def evaluate(extracts: Extracts, book: RuleBook, as_of: date, *, reuse: RunResult | None = None) -> RunResult:
+    """Run the whole evaluation; no I/O.
+
+    `reuse`: a run on the same extracts (the same object) and date, e.g. the baseline of a
+    what-if. Each indicator (and the costs, the reported counts) whose parameters read in
+    that run have the same values under `book` is taken from it instead of computed again;
+    scores, decisions and money are always computed. The result is the same as without `reuse`.
+    """
+    cache = _Reuse(reuse, extracts, as_of, book)
     conventions = extracts.tables["conventions"]
     results: list[ConventionResult] = []
     units_by: dict[tuple[str, str], list[pl.DataFrame]] = {}
@@ -98,33 +153,46 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
     windows_all = windows_all.filter(pl.col("eval_end") >= pl.col("window_start"))
     for (dispositif, eval_end), windows in windows_all.group_by(["dispositif", "eval_end"], maintain_order=True):
         dispositif = str(dispositif)
-        p = recording_params(book, dispositif, eval_end)  # type: ignore[arg-type]
+        when: date = eval_end  # type: ignore[assignment]
+        values = book.resolve(dispositif, when)
+        since = {q.name: q.since(when) for q in book.params.values() if q.dispositif == dispositif}
+        p = RecordingParams(dispositif, values, since)
         module = INDICATOR_MODULES[dispositif]
         per_indicator: dict[str, dict[str, tuple[int, int]]] = {}
         read_by: dict[str, list[str]] = {}
         for ind in book.indicators[dispositif].values():
             if ind.kind == "reported":
                 continue
-            with p.recording() as read:
+
+            def indicator(ind: IndicatorDef = ind, module: ModuleType = module,
+                          windows: pl.DataFrame = windows, p: RecordingParams = p) -> Any:
                 units = getattr(module, ind.id)(extracts.tables, windows, p)
-            read_by[ind.id] = read
+                agg = _aggregate(module, ind, units, windows)
+                figures = {r["convention_id"]: (int(r["numerator"]), int(r["denominator"]))
+                           for r in agg.iter_rows(named=True)}
+                return units, figures
+
+            (units, per_indicator[ind.id]), read_by[ind.id] = cache.call(
+                (dispositif, when, "indicator", ind.id), p, values, indicator)
             units_by.setdefault((dispositif, ind.id), []).append(units)
-            agg = _aggregate(module, ind, units, windows)
-            per_indicator[ind.id] = {
-                r["convention_id"]: (int(r["numerator"]), int(r["denominator"])) for r in agg.iter_rows(named=True)
-            }
         costs: dict[str, dict[str, Any]] = {}
         cost_reads: list[str] = []
         with p.recording() as policy:
             funding_model = str(p["funding_model"])
         if funding_model == "costs":
-            with p.recording() as cost_reads:
-                costs = _by_convention(module.eligible_costs(extracts.tables, windows, p))
+            def eligible(module: ModuleType = module, windows: pl.DataFrame = windows,
+                         p: RecordingParams = p) -> dict[str, dict[str, Any]]:
+                return _by_convention(module.eligible_costs(extracts.tables, windows, p))
+
+            costs, cost_reads = cache.call((dispositif, when, "costs"), p, values, eligible)
         reported_fn = getattr(module, "reported", None)
         reported: dict[str, dict[str, Any]] = {}
         if reported_fn is not None:
-            with p.recording() as read:
-                reported = _by_convention(reported_fn(extracts.tables, windows, p))
+            def counts(fn: Callable[..., pl.DataFrame] = reported_fn, windows: pl.DataFrame = windows,
+                       p: RecordingParams = p) -> dict[str, dict[str, Any]]:
+                return _by_convention(fn(extracts.tables, windows, p))
+
+            reported, read = cache.call((dispositif, when, "reported"), p, values, counts)
             for ind in book.indicators[dispositif].values():
                 if ind.kind == "reported":
                     read_by[ind.id] = read
@@ -135,8 +203,11 @@ def evaluate(extracts: Extracts, book: RuleBook, as_of: date) -> RunResult:
     _decide_and_pay(book, results)
     order = {cid: i for i, cid in enumerate(conventions["convention_id"].to_list())}
     results.sort(key=lambda c: order[c.convention_id])
-    units = {key: pl.concat(frames, how="diagonal_relaxed") for key, frames in units_by.items()}
-    return RunResult(as_of=as_of, book=book, extracts=extracts, conventions=results, units=units, skipped=skipped)
+    units = {key: pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+             for key, frames in units_by.items()}
+    run = RunResult(as_of=as_of, book=book, extracts=extracts, conventions=results, units=units, skipped=skipped)
+    setattr(run, REUSE, cache.now)
+    return run
 
 
 def _score(book: RuleBook, dispositif: str, row: dict[str, Any],

@@ -250,7 +250,7 @@ def edit_effects(
                 )
             )
             continue
-        delta, changed = _changed(baseline, evaluate(extracts, alone, as_of))
+        delta, changed = _changed(baseline, evaluate(extracts, alone, as_of, reuse=baseline))
         effects.append(EditEffect(edit, delta, changed))
     return effects
 
@@ -264,7 +264,7 @@ def run_whatif(
     """
     edited = edited_book(book, variant)
     baseline = evaluate(extracts, book, as_of)
-    varied = evaluate(extracts, edited, as_of)
+    varied = evaluate(extracts, edited, as_of, reuse=baseline)
     effects = (
         edit_effects(extracts, book, as_of, baseline, varied, edited.edits[len(book.edits) :])
         if per_edit

@@ -1212,7 +1212,7 @@ def _duplicates(frame: pl.DataFrame, key: list[str]) -> pl.Series:
     distinct 64-bit hashes prove distinct keys and only rows sharing a hash are compared
     on the key itself.
     """
-    if _strictly_increasing(frame, key):
+    if _runs_increasing(frame, key) if len(key) > 1 else _strictly_increasing(frame, key):
         return pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias("_dup")
     hashed = frame.select(
         functools.reduce(operator.xor, [pl.col(k).hash(seed=20 + i) for i, k in enumerate(key)])
@@ -1229,6 +1229,33 @@ def _duplicates(frame: pl.DataFrame, key: list[str]) -> pl.Series:
         SOURCE_LINE
     ]
     return frame[SOURCE_LINE].is_in(later.implode()).alias("_dup")
+
+
+def _runs_increasing(frame: pl.DataFrame, key: list[str]) -> bool:
+    """Whether a key of several parts cannot repeat, rows grouped by its first part.
+
+    True when the rows of each value of `key[0]` come together (one run per value, the
+    runs' values proven distinct by distinct 64-bit hashes) and, within a run, the other
+    parts grow strictly from row to row (as `_strictly_increasing`). An extract sorted by
+    episode, then week, is such a frame whatever the order of its episode ids. False
+    (the exact check then runs) when it cannot be told, e.g. a missing key part.
+    """
+    first = pl.col(key[0])
+    new_run = (first != first.shift(1)).fill_null(True)
+    rest = key[1:]
+    grows = pl.col(rest[-1]) > pl.col(rest[-1]).shift(1)
+    for k in reversed(rest[:-1]):
+        now, before = pl.col(k), pl.col(k).shift(1)
+        grows = (now > before) | ((now == before) & grows)
+    lf = frame.lazy()
+    ordered = lf.select((new_run | grows.fill_null(False)).all()).collect().item()
+    if not ordered:
+        return False
+    starts = lf.filter(new_run).select(
+        first.hash(seed=20).n_unique().alias("distinct"), pl.len().alias("runs")
+    ).collect()
+    distinct, runs = starts.row(0)
+    return bool(distinct == runs)
 
 
 def _strictly_increasing(frame: pl.DataFrame, key: list[str]) -> bool:

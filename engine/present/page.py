@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import re
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import cache
@@ -502,7 +503,8 @@ def _money_cells(values: Mapping[str, Decimal]) -> str:
     )
 
 
-def _conventions_table(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> str:
+def _conventions_table(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]],
+                       shown: Sequence[Mapping[str, Any]] | None = None) -> str:
     head = (
         "Convention",
         "Structure",
@@ -520,7 +522,9 @@ def _conventions_table(results: Mapping[str, Any], params: Mapping[str, Mapping[
     numeric = {"Score quanti.", "Score quali.", "Montant", "Acquis", "Déjà versé", "Solde"}
     thead = "".join(f'<th class="{"n" if h in numeric else ""}">{_e(h)}</th>' for h in head)
     rows = []
-    for c in results.get("conventions", []):
+    every = results.get("conventions", [])
+    listed = every if shown is None else shown
+    for c in listed:
         money = {k: eur(c.get(k)) for k in ("amount_eur", "earned_eur", "paid_eur", "solde_eur")}
         neg = " neg" if money["solde_eur"] < 0 else ""
         funding = code_label(params, "funding", c.get("funding"))
@@ -546,8 +550,15 @@ def _conventions_table(results: Mapping[str, Any], params: Mapping[str, Mapping[
         f"{_money_cells(totals(results.get('conventions', [])))}"
         "</tr>"
     )
+    title = "Conventions"
+    rest = ""
+    if len(listed) < len(every):
+        title = f"Les {len(listed)} conventions aux soldes les plus élevés (en valeur absolue)"
+        rest = (f'<p class="muted">Les {fr.integer(len(every) - len(listed))} autres conventions sont dans '
+                "report.xlsx (feuille « Synthèse », une ligne par convention) et results.json ; "
+                "les totaux ci-dessous portent sur toutes les conventions.</p>")
     return (
-        '<section id="conventions"><h2>Conventions</h2>'
+        f'<section id="conventions"><h2>{_e(title)}</h2>{rest}'
         f'<div class="wide"><table><thead><tr>{thead}</tr></thead><tbody>{"".join(rows)}</tbody>'
         f"<tfoot>{''.join(foot)}</tfoot></table></div>"
         '<p class="muted">Montants exacts arrondis une fois au centime ; '
@@ -644,9 +655,12 @@ def _param_lines(src: Mapping[str, Any]) -> str:
 
 
 def _dispositif_section(
-    results: Mapping[str, Any], dispositif: str, params: Mapping[str, Mapping[str, Any]]
+    results: Mapping[str, Any], dispositif: str, params: Mapping[str, Mapping[str, Any]],
+    shown: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     convs = [c for c in results.get("conventions", []) if c.get("dispositif") == dispositif]
+    listed = convs if shown is None else [c for c in shown if c.get("dispositif") == dispositif]
+    scaled = shown is not None
     ids = indicator_ids(results, dispositif)
     sources = {i: indicator_source(params, dispositif, i) for i in ids}
     head = "".join(
@@ -659,7 +673,7 @@ def _dispositif_section(
         f"<tr><td><strong>{_e(c.get('convention_id'))}</strong><br><small>{_e(c.get('structure'))}</small></td>"
         + "".join(_ind_cell(c.get("indicators", {}).get(i)) for i in ids)
         + "</tr>"
-        for c in convs
+        for c in listed
     )
     blocks = []
     for i in ids:
@@ -687,17 +701,22 @@ def _dispositif_section(
                 else ""
             )
             + f"{_param_lines(src)}</div>"
-            + f'<figure class="chart">{_indicator_chart(convs, i)}</figure></div>'
+            + f'<figure class="chart">{_histogram(convs, i) if scaled else _indicator_chart(convs, i)}</figure></div>'
         )
     title = dispositif_label(params, dispositif)
     return (
         f'<section id="dispositif-{_e(dispositif)}"><h2>Indicateurs — {_e(title)}</h2>'
         f'<p class="muted">Dispositif <code>{_e(dispositif)}</code> ; chaque indicateur '
-        "avec le texte dont il vient, sa cible et son plancher. Barres : vert = cible atteinte, "
-        "orange = entre plancher et cible, "
-        "rouge = au plancher ou en dessous, bleu = évaluable mais non noté (rapporté), "
-        "gris = non évaluable.</p>"
-        f'<div class="wide"><table><thead><tr><th>Convention</th>{head}</tr></thead>'
+        "avec le texte dont il vient, sa cible et son plancher. "
+        + ("Graphiques : nombre de conventions par tranche de valeur de l'indicateur.</p>" if scaled else
+           "Barres : vert = cible atteinte, "
+           "orange = entre plancher et cible, "
+           "rouge = au plancher ou en dessous, bleu = évaluable mais non noté (rapporté), "
+           "gris = non évaluable.</p>")
+        + (f'<p class="muted">{len(listed)} conventions sur {fr.integer(len(convs))} dans le tableau '
+           "(les soldes les plus élevés) ; les graphiques répartissent toutes les conventions par valeur ; "
+           "le détail complet est dans report.xlsx.</p>" if len(listed) < len(convs) else "")
+        + f'<div class="wide"><table><thead><tr><th>Convention</th>{head}</tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
         f"{''.join(blocks)}</section>"
     )
@@ -870,15 +889,168 @@ def _run_section(results: Mapping[str, Any], params: Mapping[str, Mapping[str, A
     )
 
 
+PAGE_CONVENTIONS = 40
+"""Conventions drawn one by one (a bar each, a table row each) at most. Beyond (a national
+run), the page shows totals per budget line, dispositif, territory and structure, the
+conventions most at stake in the tables, and charts aggregated (per budget line, and the
+spread of each indicator's values) drawn as plain SVG: no plotly bundle, a page of a few
+hundred kilobytes whatever the number of conventions. Every convention stays in report.xlsx."""
+BREAKDOWN_ROWS = 30  # rows of a breakdown table (the largest amounts), the rest summed in one row
+
+
+def _at_stake(convs: Sequence[Mapping[str, Any]], limit: int) -> list[Mapping[str, Any]]:
+    """The `limit` conventions with the largest soldes in absolute value, in the run's order."""
+    ranked = sorted(range(len(convs)), key=lambda i: (-abs(eur(convs[i].get("solde_eur"))),
+                                                      -eur(convs[i].get("amount_eur")), i))
+    keep = set(ranked[:limit])
+    return [c for i, c in enumerate(convs) if i in keep]
+
+
+def _breakdowns(results: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> str:
+    """Totals per dispositif, territory and structure (exact sums; the largest amounts first)."""
+    convs = results.get("conventions", [])
+    money_head = "".join(f'<th class="n">{h}</th>' for h in ("Montant", "Acquis", "Déjà versé", "Solde"))
+    tables = []
+    for title, key in (("Par dispositif", "dispositif"), ("Par territoire", "territory"),
+                       ("Par structure", "structure")):
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for c in convs:
+            groups.setdefault(str(c.get(key) or "—"), []).append(c)
+        sums = sorted(((name, len(group), totals(group)) for name, group in groups.items()),
+                      key=lambda t: (-t[2]["amount_eur"], t[0]))
+        rows = []
+        for name, n, money in sums[:BREAKDOWN_ROWS]:
+            label = code_label(params, "dispositifs", name) if key == "dispositif" else name
+            rows.append(f'<tr><td>{_e(label)}</td><td class="n">{fr.integer(n)}</td>{_money_cells(money)}</tr>')
+        if len(sums) > BREAKDOWN_ROWS:
+            others = [c for name, _, _ in sums[BREAKDOWN_ROWS:] for c in groups[name]]
+            rows.append(f'<tr><td>{fr.integer(len(sums) - BREAKDOWN_ROWS)} autres</td>'
+                        f'<td class="n">{fr.integer(len(others))}</td>{_money_cells(totals(others))}</tr>')
+        tables.append(
+            f"<h3>{_e(title)} ({fr.integer(len(sums))})</h3>"
+            f'<div class="wide"><table><thead><tr><th>{_e(title[4:].capitalize())}</th>'
+            f'<th class="n">Conventions</th>{money_head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            f'<tfoot><tr><td>Total</td><td class="n">{fr.integer(len(convs))}</td>'
+            f"{_money_cells(totals(convs))}</tr></tfoot></table></div>"
+        )
+    return ('<section id="repartition"><h2>Répartition des montants</h2>'
+            f'<p class="muted">{fr.integer(len(convs))} conventions ; tableaux classés par montant '
+            f"conventionné ({BREAKDOWN_ROWS} lignes au plus, les autres additionnées).</p>"
+            + "".join(tables) + "</section>")
+
+
+def _svg_bars(groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]],
+              *, money: bool, height: int = 300, marks: Sequence[tuple[float, str]] = ()) -> str:
+    """Grouped vertical bars as inline SVG (no script): one group per label, one bar per series."""
+    width, left, bottom, top = PAGE_WIDTH - 40, 90, 60, 30
+    peak = max([v for _, _, values in series for v in values] + [m for m, _ in marks] + [0.0]) or 1.0
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    slot = plot_w / max(len(groups), 1)
+    bar = slot * 0.8 / max(len(series), 1)
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * v / (peak * 1.1)
+
+    def tick(v: float) -> str:
+        if not money:
+            return fr.number(v, 0)
+        if peak >= 1e6:
+            return f"{fr.number(v / 1e6, 1)}{NBSP}M€"
+        return f"{fr.number(v / 1e3, 0)}{NBSP}k€" if peak >= 1e4 else fr.eur(Decimal(round(v)))
+
+    parts = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
+             'style="font:11px system-ui, Arial, sans-serif">']
+    for k in range(5):
+        v = peak * 1.1 * k / 4
+        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e5e5e5"/>'
+                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_e(tick(v))}</text>')
+    for g, label in enumerate(groups):
+        x0 = left + g * slot + slot * 0.1
+        for s, (name, color, values) in enumerate(series):
+            v = values[g]
+            parts.append(f'<rect x="{x0 + s * bar:.1f}" y="{y(v):.1f}" width="{max(bar - 1, 1):.1f}" '
+                         f'height="{max(y(0) - y(v), 0):.1f}" fill="{color}"><title>{_e(label)} — {_e(name)} : '
+                         f"{_e(tick(v))}</title></rect>")
+        parts.append(f'<text x="{left + (g + 0.5) * slot:.1f}" y="{height - bottom + 16}" '
+                     f'text-anchor="middle">{_e(label)}</text>')
+    for value, name in marks:
+        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+                     f'stroke="{COLORS["target"]}" stroke-dasharray="4 3"/><text x="{width - 12}" '
+                     f'y="{y(value) - 4:.1f}" text-anchor="end">{_e(name)}</text>')
+    legend_x = left
+    for name, color, _ in series:
+        parts.append(f'<rect x="{legend_x}" y="8" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{legend_x + 14}" y="17">{_e(name)}</text>')
+        legend_x += 14 + 7 * len(name) + 20
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _money_lines_section(results: Mapping[str, Any]) -> str:
+    """Amount, earned and already paid per budget line (a national run: one bar per line)."""
+    lines = budget_line_totals(results)
+    series = [(name, COLORS[color], [float(sums[key]) for _, sums in lines])
+              for key, name, color in (("amount_eur", "Montant conventionné", "amount"),
+                                       ("earned_eur", "Acquis", "earned"), ("paid_eur", "Déjà versé", "paid"))]
+    chart = _svg_bars([line for line, _ in lines], series, money=True, height=340)
+    return ('<section id="montants"><h2>Acquis au regard du montant conventionné, par ligne budgétaire</h2>'
+            f'<figure class="chart">{chart}</figure></section>')
+
+
+def _histogram(convs: Sequence[Mapping[str, Any]], ind_id: str) -> str:
+    """How many conventions have each range of the indicator's value, with the target's mark."""
+    values, targets, rate = [], [], True
+    for c in convs:
+        ind = c.get("indicators", {}).get(ind_id)
+        if ind is None:
+            continue
+        rate = (ind.get("kind") or ("rate" if "numerator" in ind else "volume")) == "rate"
+        if ind.get("value") is not None:
+            values.append(float(ind["value"]))
+        if ind.get("target") is not None:
+            targets.append(float(ind["target"]))
+    if not values:
+        return '<p class="muted">Aucune convention évaluable.</p>'
+    bins = 10
+    high = 1.0 if rate else max(values + targets) or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(int(v / high * bins), bins - 1) if v > 0 else 0] += 1
+    if rate:
+        labels = [f"{10 * k}–{10 * (k + 1)} %" for k in range(bins)]
+    else:
+        labels = [f"{fr.number(high * k / bins, 0)}–{fr.number(high * (k + 1) / bins, 0)}" for k in range(bins)]
+    target = statistics.median(targets) if targets else None
+    note = ""
+    if target is not None:
+        below = sum(1 for v in values if v < target)
+        shown = _pct(target) if rate else fr.number(target, 2)
+        note = (f'<figcaption class="muted">{fr.integer(len(values))} conventions évaluables ; '
+                f"{fr.integer(below)} sous la cible (médiane des cibles : {_e(shown)}).</figcaption>")
+    chart = _svg_bars(labels, [("Conventions", COLORS["earned"], [float(n) for n in counts])], money=False)
+    return chart + note
+
+
 def _report_sections(results: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]], prefix: str) -> list[str]:
     """One run's report: key figures, conventions, amounts, indicators, costs, decisions, run."""
     _CHART_SCOPE[0] = prefix
-    sections = [
-        _headline(results, None),
-        _conventions_table(results, index),
-        _money_section(results),
-    ]
-    sections += [_dispositif_section(results, d, index) for d in dispositifs(results)]
+    convs = results.get("conventions", [])
+    if len(convs) > PAGE_CONVENTIONS:  # a national run: aggregates, the conventions most at stake
+        shown = _at_stake(convs, PAGE_CONVENTIONS)
+        sections = [
+            _headline(results, None),
+            _breakdowns(results, index),
+            _conventions_table(results, index, shown),
+            _money_lines_section(results),
+        ]
+        sections += [_dispositif_section(results, d, index, shown) for d in dispositifs(results)]
+    else:
+        sections = [
+            _headline(results, None),
+            _conventions_table(results, index),
+            _money_section(results),
+        ]
+        sections += [_dispositif_section(results, d, index) for d in dispositifs(results)]
     sections.append(_costs_section(results, index))
     sections.append(_decisions_section(results, index))
     sections.append(_run_section(results, index))
@@ -889,7 +1061,10 @@ def _report_sections(results: Mapping[str, Any], index: Mapping[str, Mapping[str
 
 
 def _nav(results: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]], prefix: str) -> list[tuple[str, str]]:
-    items = [("chiffres", "Chiffres clés"), ("conventions", "Conventions"), ("montants", "Montants")]
+    items = [("chiffres", "Chiffres clés")]
+    if len(results.get("conventions", [])) > PAGE_CONVENTIONS:
+        items.append(("repartition", "Répartition"))
+    items += [("conventions", "Conventions"), ("montants", "Montants")]
     items += [(f"dispositif-{d}", f"Indicateurs {code_label(index, 'dispositifs', d)}")
               for d in dispositifs(results)]
     if any(c.get("costs") for c in results.get("conventions", [])):
@@ -933,17 +1108,19 @@ def render_html(
     )
     title = (f"parcours — évaluation au {fr.date_fr(run.get('as_of'))}" if comparison is None
              else f"parcours — variante comparée à la référence au {fr.date_fr(run.get('as_of'))}")
+    body = "".join(sections)
+    plotly = f'<script type="text/javascript">{get_plotlyjs()}</script>' if "Plotly.newPlot" in body else ""
     return (
         '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{CSS}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body><main>'
+        f"{plotly}</head><body><main>"
         f'<header class="page"><h1>{_e(title)}{badge}</h1>'
         f"<p>Accompagnement des bénéficiaires du RSA — {len(results.get('conventions', []))} "
         f"conventions ; règles {_e(str(run.get('rules_sha256') or '')[:12])} ; "
         f"parcours {_e(run.get('version'))}</p></header>"
-        f"<nav>{nav}</nav>{''.join(sections)}"
+        f"<nav>{nav}</nav>{body}"
         "<footer>Rapport produit par parcours à partir des résultats du calcul (results.json). "
         "Identifiants pseudonymes ; aucune donnée personnelle.</footer></main></body></html>\n"
     )

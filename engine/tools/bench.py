@@ -1,22 +1,24 @@
-"""Benchmark: generate a department-scale and a national-scale extract, then time `evaluate`.
+"""Benchmark: `parcours evaluate` against the hand-written DuckDB reference, same files.
 
-`python -m engine.tools.bench [--national-episodes N]`
+`python -m engine.tools.bench [--sizes 200000,2000000] [--runs 3] [--data DIR]`
 
-1. Department scale: the sample conventions (`sample_data/conventions.csv`, the 15 lines of
-   operation 1.2), scaled to about `--dept-episodes` episodes, written as CSV to
-   `bench_data/dept/` with the sample budget lines and stated totals.
-2. National scale: the 15 lines replicated over `--departements` départements (ids prefixed
-   `D001-`…), scaled to about `--national-episodes` episodes, written as parquet to
-   `bench_data/national/`. The national extract covers up to `--national-extract-date` with
-   the whole weekly history, so that the weekly table is the large one.
-3. `parcours evaluate DIR --as-of AS_OF --out …` runs `--dept-runs` / `--national-runs` times
-   on each; wall time and peak memory (RSS) of each run are measured and their medians
-   printed. If the command fails (it may not exist yet), the evaluation is skipped with a
-   message and the generation figures are still reported.
+The yardstick (`shared/bench/`, found beside the repository or with `--yardstick`):
+`gen_scale.py` generates `equilibre` extracts at any scale, `perf_ref.py` computes the five
+`equilibre` indicators and occupancy in one DuckDB query. For each size:
 
-Generation runs in a subprocess too (`python -m engine.synthetic.generate`), so its time and peak
-memory are measured the same way. `bench_data/` is git-ignored; an extract already generated
-with the same parameters is reused unless `--regenerate` is given.
+1. the extract `DIR/d<size>` is generated with `gen_scale.py` (reused when present);
+2. the reference and `parcours evaluate DIR --as-of AS_OF --out …` run alternately
+   (`--runs` times each), each as a whole process: wall time and peak memory (RSS, from
+   `wait4`) are measured, medians and the ratio printed;
+3. every numerator and denominator of the five indicators and the occupied days
+   (`occupancy`) of `results.json` are checked against the reference's output: a time is
+   quoted only for identical figures;
+4. the simulation latency, through the function the web application calls
+   (`engine.web.service.Service.simulate`): one edit of `first_appointment_max_days`
+   cycled over several values, median after the first.
+
+Needs the `bench` extra (numpy for the generator, duckdb for the reference). The older
+synthetic-département generation (`prepare`) stays for `engine.tools.web_bench`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.synthetic.generate import Profile, count_episodes, read_conventions
+from engine.synthetic.generate import Profile, count_episodes
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
@@ -250,84 +252,207 @@ def print_evaluation(name: str, runs: list[Run]) -> None:
     )
 
 
+REFERENCE_NAMES = {
+    "first_appointment_15d": "fa", "contractualisation": "co", "weekly_15h": "wh",
+    "exit_12m": "ex", "ceu_quality": "cq",
+}
+
+
+def yardstick_dir(given: Path | None) -> Path | None:
+    """The folder of `gen_scale.py` and `perf_ref.py`: `given`, else `shared/bench` beside the repository."""
+    candidates = [given] if given else [p / "shared" / "bench" for p in ROOT.parents]
+    for folder in candidates:
+        if folder is not None and (folder / "perf_ref.py").is_file() and (folder / "gen_scale.py").is_file():
+            return folder
+    return None
+
+
+def size_name(episodes: int) -> str:
+    """`d200k`, `d2m`: the folder name of an extract of `episodes` episodes."""
+    if episodes % 1_000_000 == 0:
+        return f"d{episodes // 1_000_000}m"
+    if episodes % 1_000 == 0:
+        return f"d{episodes // 1_000}k"
+    return f"d{episodes}"
+
+
+def generate_scale(yardstick: Path, folder: Path, episodes: int, log: Path) -> bool:
+    """Generate `folder` with gen_scale.py unless its five tables are there; False on failure."""
+    tables = ("conventions", "episodes", "appointments", "contracts", "weekly_activity")
+    if all((folder / f"{t}.parquet").is_file() for t in tables):
+        print(f"[{folder.name}] extrait réutilisé ({folder})")
+        return True
+    print(f"[{folder.name}] génération de {_int(episodes)} parcours…", flush=True)
+    run = run_measured([sys.executable, str(yardstick / "gen_scale.py"), str(folder), str(episodes)], log)
+    if run.returncode != 0:
+        print(f"[{folder.name}] la génération a échoué :\n{run.stderr[-2000:]}")
+        return False
+    print(f"[{folder.name}] générée en {run.seconds:.1f} s")
+    return True
+
+
+def reference_figures(text: str) -> dict[str, dict[str, int]]:
+    """Per convention, the reference's numerators and denominators (`fa_num`, …, `occ_days`)."""
+    figures: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            figures[row["convention_id"]] = {k: int(v) for k, v in row.items()
+                                             if k.endswith(("_num", "_den")) or k == "occ_days"}
+    return figures
+
+
+def parcours_figures(results: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The same figures read from a `results.json`."""
+    figures: dict[str, dict[str, int]] = {}
+    for c in results["conventions"]:
+        if c.get("dispositif") != "equilibre":
+            continue
+        row: dict[str, int] = {}
+        for ind, short in REFERENCE_NAMES.items():
+            res = c["indicators"].get(ind, {})
+            row[f"{short}_num"] = int(res.get("numerator") or 0)
+            row[f"{short}_den"] = int(res.get("denominator") or 0)
+        occupancy = c["indicators"].get("occupancy", {})
+        row["occ_days"] = int(occupancy.get("value_numerator") or 0)
+        figures[c["convention_id"]] = row
+    return figures
+
+
+def compare_figures(reference: dict[str, dict[str, int]], ours: dict[str, dict[str, int]]) -> list[str]:
+    """The differences (French lines), empty when every figure agrees."""
+    problems = []
+    for cid in sorted(set(reference) | set(ours)):
+        ref, got = reference.get(cid), ours.get(cid)
+        if ref is None or got is None:
+            problems.append(f"convention {cid} : présente d'un seul côté")
+            continue
+        for key, value in ref.items():
+            if got.get(key) != value:
+                problems.append(f"convention {cid} : {key} = {got.get(key)} (référence {value})")
+    return problems
+
+
+def parcours_command(folder: Path, out: Path, as_of: str) -> list[str]:
+    """`parcours evaluate` as a whole process, this repository's code."""
+    code = "import sys; from engine.cli import main; sys.argv[0] = 'parcours'; main()"
+    return [sys.executable, "-c", code, "evaluate", str(folder), "--as-of", as_of, "--out", str(out)]
+
+
+def simulation_latency(folder: Path, as_of: date, requests: int) -> dict[str, float]:
+    """Seconds per simulation through `Service.simulate` (what the web app's Simulation calls)."""
+    from engine.load.variants import variant_from_options
+    from engine.web.service import Service
+
+    service = Service(folder, as_of=as_of)
+    started = time.perf_counter()
+    service.baseline(as_of)
+    baseline = time.perf_counter() - started
+    values = (5, 8, 10, 12, 20, 25, 30)
+    times: list[float] = []
+    for i in range(requests + 1):
+        variant = variant_from_options([f"equilibre.first_appointment_max_days={values[i % len(values)]}"], None)
+        started = time.perf_counter()
+        assert variant is not None
+        service.simulate(as_of, variant)
+        times.append(time.perf_counter() - started)
+    return {"baseline": baseline, "first": times[0], "median": statistics.median(times[1:])}
+
+
+def bench_size(yardstick: Path, folder: Path, runs: int, as_of: str, data_dir: Path) -> dict[str, Any] | None:
+    """Interleaved runs of the reference and `parcours evaluate` on `folder`; the figures checked."""
+    ref_runs: list[Run] = []
+    our_runs: list[Run] = []
+    ref_out = ""
+    out = data_dir / "out" / folder.name
+    for i in range(1, runs + 1):
+        ref_cmd = [sys.executable, str(yardstick / "perf_ref.py"), str(folder), as_of]
+        log = data_dir / f"{folder.name}.ref-{i}.jsonl"
+        with open(log, "wb") as handle:
+            start = time.perf_counter()
+            proc = subprocess.Popen(ref_cmd, stdout=handle, stderr=subprocess.DEVNULL, cwd=ROOT)
+            _, status, usage = os.wait4(proc.pid, 0)
+            ref = Run(os.waitstatus_to_exitcode(status), time.perf_counter() - start, usage.ru_maxrss / 1024, "")
+        if ref.returncode != 0:
+            print(f"[{folder.name}] la référence a échoué (code {ref.returncode}) : duckdb installé ?")
+            return None
+        ref_out = log.read_text(encoding="utf-8")
+        ref_runs.append(ref)
+        if out.exists():
+            shutil.rmtree(out)
+        ours = run_measured(parcours_command(folder, out, as_of), data_dir / f"{folder.name}.evaluate-{i}.log")
+        if ours.returncode != 0:
+            print(f"[{folder.name}] `parcours evaluate` a échoué :\n{ours.stderr[-2000:]}")
+            return None
+        our_runs.append(ours)
+        print(f"[{folder.name}] {i}/{runs} : référence {ref.seconds:.2f} s / {ref.peak_rss_mb:.0f} Mo ; "
+              f"parcours {ours.seconds:.2f} s / {ours.peak_rss_mb:.0f} Mo", flush=True)
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    problems = compare_figures(reference_figures(ref_out), parcours_figures(results))
+    sizes = {f.name: f.stat().st_size for f in sorted(out.iterdir()) if f.is_file()}
+    return {
+        "ref_s": statistics.median(r.seconds for r in ref_runs),
+        "ref_mb": statistics.median(r.peak_rss_mb for r in ref_runs),
+        "our_s": statistics.median(r.seconds for r in our_runs),
+        "our_mb": statistics.median(r.peak_rss_mb for r in our_runs),
+        "problems": problems, "conventions": len(results["conventions"]), "sizes": sizes,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry: `python -m engine.tools.bench`."""
     parser = argparse.ArgumentParser(
         prog="python -m engine.tools.bench",
-        description="Mesure la génération et l'évaluation à l'échelle départementale et nationale.",
+        description="Compare `parcours evaluate` à la requête DuckDB de référence, sur les mêmes fichiers.",
     )
-    parser.add_argument("--dept-episodes", type=int, default=3_000)
-    parser.add_argument("--national-episodes", type=int, default=2_000_000)
-    parser.add_argument("--departements", type=int, default=101)
-    parser.add_argument("--dept-runs", type=int, default=3)
-    parser.add_argument("--national-runs", type=int, default=1)
+    parser.add_argument("--sizes", default="200000,2000000", help="nombres de parcours, séparés par des virgules")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--as-of", default="2025-06-30")
-    parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--data", type=Path, default=ROOT / "bench_data")
-    parser.add_argument("--national-extract-date", default="2025-12-31")
-    parser.add_argument("--skip-national", action="store_true")
-    parser.add_argument("--skip-evaluate", action="store_true")
-    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--yardstick", type=Path, default=None, help="dossier de gen_scale.py et perf_ref.py")
+    parser.add_argument("--simulations", type=int, default=5, help="simulations mesurées par taille (0 : aucune)")
     args = parser.parse_args(argv)
 
+    yardstick = yardstick_dir(args.yardstick)
+    if yardstick is None:
+        print("gen_scale.py et perf_ref.py introuvables (shared/bench) : indiquer --yardstick DOSSIER.")
+        return 1
     data_dir: Path = args.data
     data_dir.mkdir(parents=True, exist_ok=True)
-    base = read_conventions(SAMPLE / "conventions.csv")
-
-    plans = [("dept", base, args.dept_episodes, "csv", Profile(), True, args.dept_runs)]
-    if not args.skip_national and args.national_episodes > 0:
-        national_profile = Profile(
-            extract_date=date.fromisoformat(args.national_extract_date),
-            weekly_history_days=Profile().history_days + 31,
-        )
-        plans.append(
-            (
-                "national",
-                national_conventions(base, args.departements),
-                args.national_episodes,
-                "parquet",
-                national_profile,
-                False,
-                args.national_runs,
-            )
-        )
-
-    summary: list[tuple[str, dict[str, Any], list[Run] | None]] = []
-    for name, conventions, target, fmt, profile, extra, runs in plans:
-        meta = prepare(
-            name,
-            conventions,
-            target,
-            data_dir=data_dir,
-            fmt=fmt,
-            seed=args.seed,
-            profile=profile,
-            extra=extra,
-            regenerate=args.regenerate,
-        )
-        if meta is None:
+    as_of = date.fromisoformat(args.as_of)
+    lines: list[str] = []
+    if args.simulations:
+        sim = simulation_latency(SAMPLE, as_of, max(args.simulations, 20))
+        lines.append(f"  sample_data : simulation médiane {sim['median'] * 1000:.0f} ms "
+                     f"(première {sim['first'] * 1000:.0f} ms)")
+    failed = False
+    for episodes in (int(s) for s in args.sizes.split(",") if s.strip()):
+        folder = data_dir / size_name(episodes)
+        if not generate_scale(yardstick, folder, episodes, data_dir / f"{folder.name}.generate.log"):
+            failed = True
             continue
-        print_generation(name, meta)
-        results = None
-        if not args.skip_evaluate and runs > 0:
-            results = evaluate(name, data_dir / name, runs, data_dir=data_dir, as_of=args.as_of)
-        summary.append((name, meta, results))
-
-    print("\nRésumé")
-    for name, meta, results in summary:
-        rows = meta["rows"]
-        assert isinstance(rows, dict)
-        print(
-            f"  {name}: {_int(rows['episodes'])} parcours, "
-            f"{_int(rows['weekly_activity'])} semaines ; génération "
-            f"{meta['generation_seconds']} s / {meta['generation_peak_rss_mb']} Mo"
+        measured = bench_size(yardstick, folder, args.runs, args.as_of, data_dir)
+        if measured is None:
+            failed = True
+            continue
+        same = "chiffres identiques" if not measured["problems"] else (
+            f"{len(measured['problems'])} ÉCART(S) : " + " ; ".join(measured["problems"][:5]))
+        failed = failed or bool(measured["problems"])
+        lines.append(
+            f"  {folder.name} ({measured['conventions']} conventions) : référence {measured['ref_s']:.2f} s / "
+            f"{measured['ref_mb']:.0f} Mo ; parcours {measured['our_s']:.2f} s / {measured['our_mb']:.0f} Mo ; "
+            f"rapport {measured['our_s'] / measured['ref_s']:.2f}× en temps, "
+            f"{measured['our_mb'] / measured['ref_mb']:.2f}× en mémoire ; {same}"
         )
-        if results:
-            print_evaluation(name, results)
-        else:
-            print(f"  {name}: évaluation non mesurée")
-    print(f"Espace libre : {_human(shutil.disk_usage(data_dir).free)}")
-    return 0
+        lines.append("      fichiers : " + ", ".join(f"{k} {_human(v)}" for k, v in measured["sizes"].items()))
+        if args.simulations:
+            sim = simulation_latency(folder, as_of, args.simulations)
+            lines.append(f"      simulation : médiane {sim['median']:.2f} s (première {sim['first']:.2f} s, "
+                         f"évaluation de référence {sim['baseline']:.2f} s)")
+    print(f"\nRésumé (médianes de {args.runs} exécutions alternées)")
+    for line in lines:
+        print(line)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

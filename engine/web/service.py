@@ -158,13 +158,14 @@ class Service:
         if variant is None or not variant.edits:
             return self.baseline(as_of)
         edited = edited_book(self.book, variant)
-        return evaluate(self.extracts, edited, as_of)
+        baseline = self.baseline(as_of)
+        return evaluate(baseline.extracts, edited, as_of, reuse=baseline)
 
     def simulate(self, as_of: date, variant: Variant, per_edit: bool = True) -> WhatIf:
         """Compare the cached baseline with the variant's run (VariantError when an edit is refused)."""
         edited = edited_book(self.book, variant)
         baseline = self.baseline(as_of)
-        varied = evaluate(baseline.extracts, edited, as_of)
+        varied = evaluate(baseline.extracts, edited, as_of, reuse=baseline)
         effects = (
             edit_effects(baseline.extracts, self.book, as_of, baseline, varied, edited.edits[len(self.book.edits):])
             if per_edit and len(variant.edits) <= MAX_EFFECTS
