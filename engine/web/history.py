@@ -117,8 +117,12 @@ def history(web: Web, request: Request) -> Response:
     chosen = (request.query_params.get("convention") or "").strip()
     if chosen and chosen not in conventions:
         raise HTTPException(404, f"Convention « {chosen[:60]} » absente des évaluations enregistrées.")
-    if not chosen and conventions:
-        chosen = next(iter(sorted(conventions)))
+    if not chosen and conventions:  # the convention whose earned amount moved most over the runs
+        def moved(cid: str) -> Decimal:
+            values = [Decimal(p["earned_eur"]) for p in conventions[cid]["by_run"].values()]
+            return max(values) - min(values)
+
+        chosen = max(sorted(conventions), key=moved)
     charts = []
     series: list[dict[str, Any]] = []
     if chosen:
@@ -227,7 +231,9 @@ def compare_page(web: Web, request: Request) -> Response:
                     "delta_text": ("+" if (ind["value_delta"] or 0) > 0 else "") + shown(ind["value_delta"])
                     if ind["value_delta"] is not None else "",
                 })
-            rows.append({**c, "indicator_rows": indicators, "cause_lines": _cause_lines(web, c)})
+            scored = [i for i in indicators if i["score_delta"]]
+            others = [i for i in indicators if not i["score_delta"]]
+            rows.append({**c, "scored": scored, "others": others, "cause_lines": _cause_lines(web, c)})
     return web.page(
         request, "history_compare.html", nav="historique", runs=runs, a=a if a is not None else default_a,
         b=b if b is not None else default_b, comparison=comparison, rows=rows, summary=summary, every=every,
