@@ -228,3 +228,71 @@ def test_compare_every_convention_with_tout(client: TestClient, url: str) -> Non
 def test_navigation_shows_historique(client: TestClient) -> None:
     page = _french(client.get("/"))
     assert 'href="/historique"' in page
+
+
+# --------------------------------------------------------------------------- recording from the application
+
+
+def _token(client: TestClient) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/historique").text)
+    assert found
+    return found.group(1)
+
+
+def test_record_this_evaluation(service: Service, tmp_path: Path) -> None:
+    file = tmp_path / "registre.sqlite"
+    url = f"sqlite:///{file}"
+    client = TestClient(create_app(service, register=url), raise_server_exceptions=False)
+    assert "Enregistrer cette évaluation" in client.get("/").text
+    page = _french(client.get("/historique?date=2025-03-31"))
+    assert 'id="record-date" type="date" name="date" value="2025-03-31"' in page
+    token = _token(client)
+    _french(client.post("/historique/enregistrer", data={"label": "T2 2025", "date": "2025-06-30"}), 403)
+    assert not file.exists()
+    _french(client.post("/historique/enregistrer", data={"csrf": token, "label": "  ", "date": "2025-06-30"}), 400)
+    _french(client.post("/historique/enregistrer", data={"csrf": token, "label": "T2", "date": "30 juin"}), 400)
+    done = client.post("/historique/enregistrer", data={"csrf": token, "label": "T2 2025", "date": "2025-06-30"},
+                       follow_redirects=False)
+    assert done.status_code == 303, done.text[:500]
+    assert done.headers["location"] == "/historique/evaluation/1"
+    runs = _runs(url)
+    assert [(r["label"], r["as_of"]) for r in runs] == [("T2 2025", "2025-06-30")]
+    assert runs[0]["recorded_by"].endswith("(application)")
+    baseline = service.baseline(date(2025, 6, 30))
+    assert Decimal(runs[0]["earned_eur"]) == sum((c.earned for c in baseline.conventions), Decimal(0))
+    again = _french(client.post("/historique/enregistrer",
+                                data={"csrf": token, "label": "T2 2025", "date": "2025-09-30"}), 409)
+    assert "déjà enregistrée (n° 1)" in again
+    assert len(_runs(url)) == 1
+    page = _french(client.get("/historique"))
+    assert ">T2 2025</a>" in page
+
+
+def test_record_takes_paid_from_the_registers_payments(service: Service, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'registre.sqlite'}"
+    engine = open_register(url, create=True)
+    try:
+        store.record_payments(engine, [{"convention_id": "IND-PDCA-AV2025", "paid_on": date(2025, 2, 14),
+                                        "amount": Decimal("47910.00"), "reference": "MANDAT-1"}], "test")
+    finally:
+        engine.dispose()
+    client = TestClient(create_app(service, register=url), raise_server_exceptions=False)
+    done = client.post("/historique/enregistrer", data={"csrf": _token(client), "label": "Solde 2025",
+                                                        "date": "2025-12-31"}, follow_redirects=False)
+    assert done.status_code == 303, done.text[:500]
+    engine = open_register(url)
+    try:
+        run = store.get_run(engine, "Solde 2025")
+    finally:
+        engine.dispose()
+    pdca = next(c for c in run["conventions"] if c["convention_id"] == "IND-PDCA-AV2025")
+    assert pdca["paid_origin"] == "registre" and pdca["paid_eur"] == "47910.00"
+    assert run["final"]
+
+
+def test_record_without_a_register_is_refused(service: Service) -> None:
+    client = TestClient(create_app(service), raise_server_exceptions=False)
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/simulation").text)
+    assert found
+    page = _french(client.post("/historique/enregistrer", data={"csrf": found.group(1), "label": "X"}), 400)
+    assert "--register" in page

@@ -2,7 +2,9 @@
 
 A live server over sample_data/ reads a register with three quarterly runs
 (tests/history_support.py). The test opens Historique, picks a convention, goes to the
-comparison, picks T1 and T2, and reads the causes; screenshots at 1280 px and 390 px go to
+comparison, picks T1 and T2, and reads the causes; then records the final run from the
+dashboard's « Enregistrer cette évaluation » (a second time with the same label: refused in
+French); screenshots at 1280 px and 390 px go to
 out/screenshots/ (historique-*, historique-evaluation-*, comparer-*), and at 390 px no page
 is wider than the screen (tables scroll in their own frame).
 """
@@ -55,7 +57,7 @@ def page(browser: Browser) -> Iterator[Page]:
            if m.type == "error" and "Failed to load resource" not in m.text else None)
     tab.on("pageerror", lambda e: problems.append(str(e)))
     tab.on("response", lambda r: problems.append(f"{r.status} {r.url}")
-           if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+           if r.status >= 400 and r.status != 409 and not r.url.endswith("/favicon.ico") else None)
     yield tab
     context.close()
     assert not problems, problems  # no script error, no CSP refusal, no missing asset
@@ -74,7 +76,7 @@ def test_history_then_compare(page: Page, base: str) -> None:
     assert page.url == f"{base}/historique"
     assert page.locator("#runs tbody tr").count() == 3
     page.select_option("#convention", "EQ-MEMPA-PLE")
-    page.click("form.filters button")
+    page.click("#evolution-form button")
     assert "convention=EQ-MEMPA-PLE" in page.url
     assert page.locator("#evolution svg").count() == 12
     assert page.locator("#chart-earned_eur .bar-row").count() == 3
@@ -107,3 +109,20 @@ def test_history_then_compare(page: Page, base: str) -> None:
     assert "equilibre.first_appointment_max_days" in page.locator("#causes").inner_text()
     _shoot(page, "comparer-regles")
     assert (SHOTS / "comparer-390.png").stat().st_size > 1000
+
+
+def test_record_this_evaluation_from_the_dashboard(page: Page, base: str) -> None:
+    page.goto(f"{base}/?date=2025-12-31")
+    page.click("text=Enregistrer cette évaluation")
+    assert page.locator("#enregistrer").get_attribute("open") is not None
+    assert page.locator("#record-date").input_value() == "2025-12-31"
+    page.fill("#record-label", "Solde 2025")
+    _shoot(page, "historique-enregistrer")
+    page.click("#enregistrer button")
+    assert "/historique/evaluation/4" in page.url
+    assert "« Solde 2025 » au 31/12/2025" in page.locator("h1").inner_text()
+    assert "finale" in page.locator("h1").inner_text()
+    page.goto(f"{base}/historique?date=2025-12-31")
+    page.fill("#record-label", "Solde 2025")
+    page.click("#enregistrer button")
+    assert "déjà enregistrée (n° 4)" in page.locator("main").inner_text()

@@ -1,9 +1,12 @@
 """The register's pages: « Historique » (recorded runs, per-convention evolution) and « Comparer ».
 
-Read-only: the application opens the register (`parcours serve --register`, else
-$PARCOURS_REGISTER, else `registre.sqlite` beside the data, as the CLI does) without ever
-creating or migrating it; a register not created yet is an empty history, one at another
-schema version is a French error page naming the command to run. Every figure comes from
+The application reads the register (`parcours serve --register`, else $PARCOURS_REGISTER,
+else `registre.sqlite` beside the data, as the CLI does) without migrating it; a register not
+created yet is an empty history, one at another schema version is a French error page naming
+the command to run. Its one write is « Enregistrer cette évaluation » (POST with the CSRF
+token, a label, a date): the run at that date under the rules in force, `paid` from the
+register's payments as `evaluate --record` takes it, refused in French when the label is
+taken; a new register file is created then (and only then). Every figure comes from
 the register (`engine.register.store`) or from `engine.register.compare.compare_runs`; the
 pages only format them with `engine.model.format`.
 """
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from engine.model import format as fmt
 from engine.web.charts import Bar, percent_of, scale
@@ -48,6 +51,16 @@ class Register:
         from engine.register.db import shown
 
         return shown(self.url) if self.url else ""
+
+    def for_writing(self) -> Engine:
+        """The register's engine, creating a new register at the current schema if needed."""
+        from engine.register.db import open_register
+
+        assert self.url is not None
+        with self._lock:
+            if self._engine is None:
+                self._engine = open_register(self.url, create=True)
+            return self._engine
 
     def engine(self) -> Engine | None:
         """The register's engine, or None while there is no register (RegisterError when unusable)."""
@@ -138,7 +151,8 @@ def history(web: Web, request: Request) -> Response:
         change = (Decimal(known[-1]["earned_eur"]) - Decimal(known[0]["earned_eur"])) if len(known) > 1 else None
         table.append({**entry, "cells": cells, "change": change})
     return web.page(
-        request, "history.html", nav="historique", runs=runs, current=current, charts=charts,
+        request, "history.html", nav="historique", record_date=web.as_of(request), runs=runs, current=current,
+        charts=charts,
         chosen=chosen, chosen_entry=conventions.get(chosen), series=series, table=table,
         register=web.register.shown(), configured=web.register.url is not None, has_register=engine is not None,
         run_name=_run_name,
@@ -241,3 +255,59 @@ def compare_page(web: Web, request: Request) -> Response:
         register=web.register.shown(),
         changed=sum(1 for c in (comparison or {}).get("conventions", []) if c["changed"]),
     )
+
+
+#: Longest label accepted (the register's column holds 200 characters).
+MAX_LABEL = 120
+
+
+def _record(web: Web, label: str, when: Any) -> int:
+    """Evaluate at `when` with the register's payments and record the run under `label`."""
+    from engine.compute.pipeline import evaluate
+    from engine.load.rules import load_payments
+    from engine.register.payments import apply_paid
+    from engine.register.store import label_taken, paid_from_register, record_run, who
+
+    engine = web.register.for_writing()
+    taken = label_taken(engine, label)
+    if taken is not None:
+        raise HTTPException(409, f"Une évaluation « {label} » est déjà enregistrée (n° {taken}) : choisir un"
+                                 " autre libellé (la remplacer se fait en ligne de commande, avec --replace).")
+    recorded = paid_from_register(engine, when)
+    extracts = apply_paid(web.service.extracts, {cid: total for cid, (total, _) in recorded.items()})
+    book = web.service.book
+    run = evaluate(extracts, book, when)
+    return record_run(engine, run, label, user=f"{who()} (application)",
+                      paid_origin={cid: "registre" for cid in recorded},
+                      payments_count={cid: n for cid, (_, n) in recorded.items()},
+                      schedules=load_payments(book.root))
+
+
+async def record(web: Web, request: Request) -> Response:
+    """« Enregistrer cette évaluation »: POST label and date; to the recorded run's page."""
+    from starlette.concurrency import run_in_threadpool
+
+    from engine.register.db import RegisterError
+    from engine.web.app import _form
+
+    form = await _form(web, request)
+    if web.register.url is None:
+        raise HTTPException(400, "Aucun registre n'est associé à cette application : la lancer avec"
+                                 " parcours serve DONNÉES --register FICHIER.")
+    label = " ".join(str(form.get("label") or "").split())
+    if not label:
+        raise HTTPException(400, "Libellé manquant : donner par exemple « T2 2025 ».")
+    if len(label) > MAX_LABEL:
+        raise HTTPException(400, f"Libellé trop long (au plus {MAX_LABEL} caractères).")
+    text = str(form.get("date") or "").strip()
+    from datetime import date as _date
+
+    try:
+        when = _date.fromisoformat(text) if text else web.service.default_as_of
+    except ValueError:
+        raise HTTPException(400, f"Date invalide « {text[:40]} » : attendu AAAA-MM-JJ.") from None
+    try:
+        run_id = await run_in_threadpool(_record, web, label, when)
+    except RegisterError as error:  # e.g. the same label recorded at the same moment by another
+        raise HTTPException(409, str(error)) from None
+    return RedirectResponse(f"/historique/evaluation/{run_id}", status_code=303)
