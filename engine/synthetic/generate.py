@@ -19,6 +19,11 @@ How it is made
   over from 2024, some of them reaching their 12-month mark inside the period) and stop at
   the period end or at the extract date. Facts up to `extract_date` are written, so some
   events fall after a mid-year `as_of`.
+- `kept_until` lengthens an extract without changing it: every row an extract at that date
+  holds is written as it would be (same ids, same values; only facts it could not know yet,
+  such as an exit after it, are filled in), and the later activity is drawn after it — later
+  facts of the same episodes with their own draws, and orientations after it as candidates
+  numbered after the kept ones (sample_data/: `SAMPLE_PROFILE`, 2025-09-30 kept, to 2025-12-31).
 - The numbers of `Profile` are realism knobs of the synthetic data, not rules: the rules
   (thresholds, targets, delays) live in `rules/` and are never read here.
 
