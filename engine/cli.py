@@ -763,14 +763,16 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Adresse d'écoute (127.0.0.1 par défaut ; une autre"
                                       " adresse exige un mot de passe : PARCOURS_PASSWORD_HASH).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port d'écoute.")] = 8000,
+    register: RegisterOpt = None,
 ) -> None:
-    """Ouvre l'application web : tableau de bord, conventions, règles, simulation, données."""
+    """Ouvre l'application web : tableau de bord, conventions, règles, simulation, données, historique."""
     when = _parse_date(as_of) if as_of else None
 
     def run() -> None:
         from engine.web.server import serve as run_server
 
-        run_server(data, as_of=when, rules=rules, host=host, port=port, say=console.print, fail=err.print)
+        run_server(data, as_of=when, rules=rules, host=host, port=port, say=console.print, fail=err.print,
+                   register=register)
 
     _guard(run)
 

@@ -15,6 +15,7 @@ from engine.synthetic.generate import (
     EARLY_EXIT_REASONS,
     GENERATED_TABLES,
     LATE_EXIT_REASONS,
+    SAMPLE_PROFILE,
     STALLED_EXIT_REASONS,
     Profile,
     count_episodes,
@@ -320,12 +321,50 @@ def test_sample_conventions_transcribe_annexe_4(conventions: pl.DataFrame) -> No
 
 
 def test_sample_data_is_the_seeded_demo(tmp_path: Path, registry: pl.DataFrame) -> None:
-    """sample_data/ holds exactly `generate(registry, seed=2025, scale=1.0)` as CSV."""
-    written = generate(registry, tmp_path, seed=2025, scale=1.0)
+    """sample_data/ holds exactly `generate(registry, seed=2025, scale=1.0, profile=SAMPLE_PROFILE)` as CSV."""
+    written = generate(registry, tmp_path, seed=2025, scale=1.0, profile=SAMPLE_PROFILE)
     assert set(GENERATED_TABLES) < set(written)
     for table in written:
         name = f"{table}.csv"
         assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+
+
+#: Columns an extract leaves empty (or pending) while the fact is after its date.
+CENSORED = {
+    "episodes": {"exit_date", "exit_reason"},
+    "diagnostics": {"status", "positioning_date", "orientation_proposal", "absence_reported_date"},
+    "phases": {"profit_after", "business_closed", "resumed_insertion", "left_rsa"},
+}
+
+
+def test_a_longer_extract_keeps_every_row_of_the_shorter(tmp_path: Path, registry: pl.DataFrame) -> None:
+    """The whole year keeps every row of the extract at 2025-09-30 (same ids, same values).
+
+    Only what that extract could not know yet is filled in: an exit, a positioning, an
+    outcome dated after 2025-09-30. Everything later is added after the kept rows.
+    """
+    short = tmp_path / "short"
+    whole = tmp_path / "whole"
+    generate(registry, short, seed=2025, scale=1.0)
+    generate(registry, whole, seed=2025, scale=1.0, profile=SAMPLE_PROFILE)
+    cut = date(2025, 9, 30)
+    for path in sorted(short.glob("*.csv")):
+        before = pl.read_csv(path, infer_schema=False)
+        after = pl.read_csv(whole / path.name, infer_schema=False)
+        assert after.height >= before.height, path.name
+        censored = CENSORED.get(path.stem, set())
+        same = [c for c in before.columns if c not in censored]
+        kept = before.join(after, on=same, how="semi", nulls_equal=True)
+        assert kept.height == before.height, path.name
+        key = before.columns[0]
+        for column in censored & set(before.columns):
+            moved = before.join(after, on=key, suffix="_after").filter(
+                pl.col(column).ne_missing(pl.col(f"{column}_after")))
+            if column.endswith("_date"):  # only dates the shorter extract could not know
+                assert moved[column].is_null().all(), (path.name, column)
+                assert (moved[f"{column}_after"].str.to_date() > cut).all(), (path.name, column)
+        if path.stem in ("contracts", "weekly_activity"):  # kept rows first, in order
+            assert after.head(before.height).equals(before), path.name
 
 
 def test_sample_data_stays_small() -> None:

@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 RULES = ROOT / "rules"
 runner = CliRunner()
+#: Rows of the sample's participants.csv (the whole-year extract: 1 090).
+PARTICIPANTS = sum(1 for _ in (SAMPLE / "participants.csv").open(encoding="utf-8")) - 1
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,7 @@ def test_three_quarters_compared_and_verified(url: str, quarters: dict[str, Path
     assert all(r["status"] == "current" and not r["final"] for r in runs)
 
     shown = store.get_run(engine, q2)
-    assert shown["tables"]["participants"]["rows"] == 874
+    assert shown["tables"]["participants"]["rows"] == PARTICIPANTS + 5
     assert {f["name"] for f in shown["files"] if f["kind"] == "rules"} >= {"index.yaml", "equilibre/parameters.yaml"}
     lievin = next(c for c in shown["conventions"] if c["convention_id"] == "PA-CCAS-LIEVIN")
     assert lievin["figures"]["indicators"]["participants_volume"]["kind"] == "volume"
@@ -130,7 +132,8 @@ def test_three_quarters_compared_and_verified(url: str, quarters: dict[str, Path
     assert c12["causes"]["date"] == {"a": "2025-03-31", "b": "2025-06-30"}
     assert [f["file"] for f in c12["causes"]["data"]["files"]] == ["participants.csv"]
     assert c12["causes"]["data"]["tables"] == [{
-        "table": "participants", "rows_a": 869, "rows_b": 874, "rows_delta": 5, "kept_a": 869, "kept_b": 874,
+        "table": "participants", "rows_a": PARTICIPANTS, "rows_b": PARTICIPANTS + 5, "rows_delta": 5,
+        "kept_a": PARTICIPANTS, "kept_b": PARTICIPANTS + 5,
         "rejected_a": 0, "rejected_b": 0}]
     assert c12["causes"]["rules"]["parameters"] == [] and not c12["causes"]["rules"]["files_changed"]
     lievin12 = next(c for c in c12["conventions"] if c["convention_id"] == "PA-CCAS-LIEVIN")
@@ -396,9 +399,9 @@ def test_rejected_rows_and_counts_are_kept(url: str, tmp_path: Path) -> None:
     run_id = _record(url, data, date(2025, 6, 30), "T2 2025")
     engine = open_register(url)
     run = store.get_run(engine, run_id)
-    assert run["tables"]["participants"] == {"rows": 870, "kept": 869, "rejected": 1}
+    assert run["tables"]["participants"] == {"rows": PARTICIPANTS + 1, "kept": PARTICIPANTS, "rejected": 1}
     assert [(r["table_name"], r["line"], r["column_name"]) for r in run["rejected_rows"]] == [
-        ("participants", 871, "entry_date")]
+        ("participants", PARTICIPANTS + 2, "entry_date")]  # header, then the rows
     assert run["rejected_rows"][0]["reason"]
     engine.dispose()
 

@@ -174,6 +174,12 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def register_exists(url: str) -> bool:
+    """Whether the register at `url` may exist: False only for a SQLite file not created yet."""
+    file = _sqlite_file(url)
+    return file is None or file.exists()
+
+
 def make_engine(url: str) -> Engine:
     """An engine; on SQLite a writing transaction (`writing(engine)`) takes the lock at once.
 

@@ -302,6 +302,39 @@ def list_runs(engine: Engine) -> list[dict[str, Any]]:
         return [_run_summary(r) for r in conn.execute(sa.select(runs).order_by(runs.c.id))]
 
 
+def convention_history(engine: Engine) -> list[dict[str, Any]]:
+    """Every convention's key figures in every current run, by as-of then run id (for an evolution)."""
+    c, r = run_conventions.c, runs.c
+    query = (
+        sa.select(
+            r.id, r.label, r.as_of, c.convention_id, c.dispositif, c.structure, c.final,
+            c.quantitative_score, c.qualitative_score, c.amount_cents, c.earned_cents, c.paid_cents, c.solde_cents,
+        )
+        .select_from(run_conventions.join(runs, runs.c.id == run_conventions.c.run_id))
+        .where(r.status == CURRENT)
+        .order_by(r.as_of, r.id, c.convention_id)
+    )
+    with engine.connect() as conn:
+        return [
+            {
+                "run_id": row.id,
+                "label": row.label,
+                "as_of": row.as_of.isoformat(),
+                "convention_id": row.convention_id,
+                "dispositif": row.dispositif,
+                "structure": row.structure,
+                "final": bool(row.final),
+                "quantitative_score": row.quantitative_score,
+                "qualitative_score": row.qualitative_score,
+                "amount_eur": _euros(row.amount_cents),
+                "earned_eur": _euros(row.earned_cents),
+                "paid_eur": _euros(row.paid_cents),
+                "solde_eur": _euros(row.solde_cents),
+            }
+            for row in conn.execute(query)
+        ]
+
+
 def find_run(conn: Connection, ref: str | int) -> Any:
     """A run by id or by (current) label; RegisterError naming the closest labels."""
     text = str(ref).strip()

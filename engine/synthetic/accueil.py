@@ -61,6 +61,9 @@ class Profile:
     """
 
     extract_date: date = date(2025, 9, 30)
+    #: Rows an extract at this date holds are kept as it writes them; later activity, up to
+    #: `extract_date`, is numbered after them (see `engine.synthetic.generate.Profile`).
+    kept_until: date | None = None
     diagnostics_per_etp: float = 400.0
     lead_days: int = 30
     poor_share: float = 0.2
@@ -82,6 +85,10 @@ class Profile:
     absence_report_days: int = 2
     p_same_beneficiary: float = 0.04
     beneficiary_offset: int = 5_000_000
+
+
+def _kept(prof: Profile) -> date:
+    return min(prof.kept_until or prof.extract_date, prof.extract_date)
 
 
 def _prepare_conventions(
@@ -176,7 +183,8 @@ def generate(
             public=_pick(_part(hr, 1), PUBLIC_MIX),
         )
         .filter(pl.col("request_date") <= extract)
-        .sort("k", "request_date", "g")
+        .with_columns(_later=pl.col("request_date") > pl.lit(_kept(prof)))
+        .sort("_later", "k", "request_date", "g")
         .with_row_index("n", offset=1)
         .with_columns(pl.col("n").cast(pl.Int64))
     )

@@ -19,6 +19,11 @@ How it is made
   over from 2024, some of them reaching their 12-month mark inside the period) and stop at
   the period end or at the extract date. Facts up to `extract_date` are written, so some
   events fall after a mid-year `as_of`.
+- `kept_until` lengthens an extract without changing it: every row an extract at that date
+  holds is written as it would be (same ids, same values; only facts it could not know yet,
+  such as an exit after it, are filled in), and the later activity is drawn after it — later
+  facts of the same episodes with their own draws, and orientations after it as candidates
+  numbered after the kept ones (sample_data/: `SAMPLE_PROFILE`, 2025-09-30 kept, to 2025-12-31).
 - The numbers of `Profile` are realism knobs of the synthetic data, not rules: the rules
   (thresholds, targets, delays) live in `rules/` and are never read here.
 
@@ -88,6 +93,9 @@ EPISODE_WORK_COLUMNS = (
     "_hk",
     "_hx",
     "_hy",
+    "ext",
+    "end_known_kept",
+    "exit_raw",
 )
 
 # One stream per kind of draw, so that draws never share a hash.
@@ -152,6 +160,11 @@ class Profile:
     """
 
     extract_date: date = date(2025, 9, 30)
+    #: Rows an extract at this date holds are written exactly as that extract writes them;
+    #: activity after it (up to `extract_date`) is drawn as an extension: later facts of the
+    #: same episodes, and episodes oriented after it, numbered after the others. None: the
+    #: extract date itself (no extension).
+    kept_until: date | None = None
     history_days: int = 365
     weekly_history_days: int = 14
     portfolio_per_etp: tuple[float, float] = (55.0, 70.0)
@@ -188,6 +201,11 @@ class Profile:
     chunk_episodes: int = 200_000
 
 
+#: The profile of sample_data/: a whole year (to every period end, 2025-12-31), every row an
+#: extract at 2025-09-30 held kept as it was (the demo's earlier quarters stay as they were).
+SAMPLE_PROFILE = Profile(extract_date=date(2025, 12, 31), kept_until=date(2025, 9, 30))
+
+
 # --------------------------------------------------------------------------- random draws
 
 
@@ -211,7 +229,7 @@ def _prepare_conventions(
     conv = _with_hashes(conv, seed, _h=(pl.col("k"), S_CONV))
     h = pl.col("_h")
     n_poor = round(conv.height * prof.poor_share)
-    extract_date = pl.lit(prof.extract_date)
+    extract_date = pl.lit(_kept(prof))
     conv = conv.with_columns(
         poor=_part(h, 0).rank("ordinal") <= n_poor,
         u_quality=_part(h, 1),
@@ -232,12 +250,29 @@ def _prepare_conventions(
         weekly_from=_monday(_plus_days(pl.col("period_start"), -prof.weekly_history_days)),
     ).with_columns(
         span=((pl.col("orient_hi") - pl.col("orient_lo")).dt.total_days() + 1).clip(0),
+        # The extension: orientations after the kept extract, up to the period end or the extract date.
+        span_ext=(
+            pl.min_horizontal(pl.col("period_end"), pl.lit(prof.extract_date)) - pl.max_horizontal(
+                pl.col("orient_hi"), _plus_days(pl.col("orient_lo"), -1))
+        ).dt.total_days().clip(0),
     )
     return conv.with_columns(
         n_cand=(pl.col("portfolio") / prof.mean_duration_days * pl.col("span"))
         .round()
-        .cast(pl.Int64)
+        .cast(pl.Int64),
+        n_ext=(pl.col("portfolio") / prof.mean_duration_days * pl.col("span_ext"))
+        .round()
+        .cast(pl.Int64),
     ).drop("_h", "u_quality", "u_portfolio", "u_occupancy")
+
+
+def _kept(prof: Profile) -> date:
+    """The date up to which the extract is kept as an extract at that date writes it."""
+    return min(prof.kept_until or prof.extract_date, prof.extract_date)
+
+
+#: Candidate numbers of the extension start here (the kept candidates are numbered from 0).
+EXT_OFFSET = 1 << 40
 
 
 # --------------------------------------------------------------------------- episodes
@@ -246,16 +281,27 @@ def _prepare_conventions(
 def _episodes_frame(conv: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
     """Draw all episodes, with the hidden columns the child tables are drawn from."""
     q = pl.col("quality")
-    cand = (
+    kept = cand_kept = (
         conv.with_columns(j=pl.int_ranges(0, pl.col("n_cand")))
         .explode("j")
         .with_row_index("g")
-        .with_columns(pl.col("g").cast(pl.Int64))
+        .with_columns(pl.col("g").cast(pl.Int64), ext=pl.lit(False))
     )
+    extension = (
+        conv.with_columns(j=pl.int_ranges(0, pl.col("n_ext")))
+        .explode("j")
+        .filter(pl.col("j").is_not_null())
+        .with_row_index("g")
+        .with_columns((pl.col("g").cast(pl.Int64) + EXT_OFFSET).alias("g"), ext=pl.lit(True))
+    )
+    cand = pl.concat([kept, extension.select(cand_kept.columns)]) if extension.height else kept
     cand = _with_hashes(cand, seed, _h1=(pl.col("g"), S_CAND), _h2=(pl.col("g"), S_CAND + 100))
     h1, h2 = pl.col("_h1"), pl.col("_h2")
+    kept_day = _kept(prof)
     cand = cand.with_columns(
-        orientation_date=_plus_days(pl.col("orient_lo"), _days(_part(h1, 0), pl.col("span"))),
+        orientation_date=pl.when("ext")
+        .then(_plus_days(pl.lit(kept_day), 1 + _days(_part(h1, 0), pl.col("span_ext"))))
+        .otherwise(_plus_days(pl.col("orient_lo"), _days(_part(h1, 0), pl.col("span")))),
         u_tier=_part(h1, 1),
         u_dur=_part(h1, 2),
         u_over=_part(h1, 3),
@@ -287,7 +333,7 @@ def _episodes_frame(conv: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFram
     cand = cand.with_columns(exit_raw=_plus_days(pl.col("orientation_date"), duration))
     # Only episodes still open on the first day of the period are in the extract.
     ep = cand.filter(pl.col("exit_raw") >= pl.col("period_start"))
-    ep = ep.sort("k", "orientation_date", "g").with_row_index("n", offset=1)
+    ep = ep.sort("ext", "k", "orientation_date", "g").with_row_index("n", offset=1)
     ep = ep.with_columns(pl.col("n").cast(pl.Int64))
 
     reason = (
@@ -334,7 +380,11 @@ def _episodes_frame(conv: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFram
         .otherwise(1 + _days(_part(he2, 0), first_days))
     )
     end_known = pl.min_horizontal(pl.col("exit_raw"), pl.lit(prof.extract_date))
-    ep = ep.with_columns(end_known=end_known, delay=delay)
+    ep = ep.with_columns(
+        end_known=end_known,
+        end_known_kept=pl.min_horizontal(pl.col("exit_raw"), pl.lit(kept_day)),
+        delay=delay,
+    )
     first = _plus_days(pl.col("orientation_date"), pl.col("delay"))
     ep = ep.with_columns(
         first_date=pl.when(
@@ -425,7 +475,14 @@ def _contracts(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
                 **{name: _part(h, i) < p_item for i, name in enumerate(items)},
             )
         )
-    contracts = pl.concat(parts).sort("n", "order").with_row_index("c", offset=1)
+    # Contracts signed after the kept extract are numbered after the kept ones.
+    kept_day = pl.lit(_kept(prof))
+    contracts = (
+        pl.concat(parts)
+        .with_columns(ext=pl.col("signed_date") > kept_day)
+        .sort("ext", "n", "order")
+        .with_row_index("c", offset=1)
+    )
     return contracts.with_columns(
         contract_id=pl.lit("C") + pl.col("c").cast(pl.String).str.zfill(7),
         weekly_hours_target=pl.col("target"),
@@ -435,7 +492,8 @@ def _contracts(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
 def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
     """Draw the appointments of a chunk of episodes (without ids), by episode and date."""
     q = pl.col("quality")
-    cols = ("n", "episode_id", "date", "mode", "status", "purpose", "order")
+    cols = ("n", "episode_id", "date", "mode", "status", "purpose", "order", "ext")
+    kept_day = pl.lit(_kept(prof))
     has_first = ep.filter(pl.col("first_date").is_not_null())
 
     welcome = has_first.select(
@@ -446,6 +504,7 @@ def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
         status=pl.lit("honore"),
         purpose=pl.lit("accueil"),
         order=pl.lit(1),
+        ext=pl.col("first_date") > kept_day,
     )
     missed = ep.filter(pl.col("absent_date").is_not_null()).select(
         "n",
@@ -455,16 +514,18 @@ def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
         status=pl.lit("absent"),
         purpose=pl.lit("accueil"),
         order=pl.lit(0),
+        ext=pl.col("first_date") > kept_day,
     )
 
     # Follow-up meetings and contacts, spread between the first appointment (or the start of
     # the extract's activity window) and the end.
     follow_from = pl.max_horizontal(_plus_days(pl.col("first_date"), 1), pl.col("weekly_from"))
-    span = (pl.col("end_known") - follow_from).dt.total_days() + 1
     hk = pl.col("_hk")
+    # Those a kept extract holds (up to its date), then those of the extension (after it).
+    span = (pl.col("end_known_kept") - follow_from).dt.total_days() + 1
     count = (span / 30.4375 * pl.col("meetings_rate") + _part(hk, 0)).floor().cast(pl.Int64)
-    follow = (
-        has_first.filter(span > 0)
+    follow_kept = (
+        has_first.filter((span > 0) & (pl.col("first_date") <= kept_day))
         .select(
             "n",
             "episode_id",
@@ -472,10 +533,30 @@ def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
             follow_from=follow_from,
             span=span,
             j=pl.int_ranges(0, count.clip(0, 250)),
+            ext=pl.lit(False),
         )
         .explode("j")
     )
-    follow = _with_hashes(follow, seed, _h=(pl.col("n") * 256 + pl.col("j"), S_FOLLOWUP + 100))
+    follow_kept = _with_hashes(follow_kept, seed, _h=(pl.col("n") * 256 + pl.col("j"), S_FOLLOWUP + 100))
+    ext_from = pl.max_horizontal(follow_from, _plus_days(kept_day, 1))
+    span_ext = (pl.col("end_known") - ext_from).dt.total_days() + 1
+    count_ext = (span_ext / 30.4375 * pl.col("meetings_rate") + _part(hk, 1)).floor().cast(pl.Int64)
+    follow_ext = (
+        has_first.filter(span_ext > 0)
+        .select(
+            "n",
+            "episode_id",
+            "quality",
+            follow_from=ext_from,
+            span=span_ext,
+            j=pl.int_ranges(0, count_ext.clip(0, 250)),
+            ext=pl.lit(True),
+        )
+        .explode("j")
+        .filter(pl.col("j").is_not_null())
+    )
+    follow_ext = _with_hashes(follow_ext, seed, _h=(pl.col("n") * 256 + pl.col("j"), S_FOLLOWUP + 200))
+    follow = pl.concat([follow_kept, follow_ext]) if follow_ext.height else follow_kept
     hf = pl.col("_h")
     p_honoured = _lerp(prof.p_honoured, q)
     follow = follow.select(
@@ -489,7 +570,8 @@ def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
         .then(pl.lit("absent"))
         .otherwise(pl.lit("annule")),
         purpose=_pick(_part(hf, 3), FOLLOWUP_PURPOSES),
-        order=100 + pl.col("j"),
+        order=100 + pl.col("j") + pl.when("ext").then(300).otherwise(0),
+        ext="ext",
     )
 
     # Final reviews before a renewal and before an exit.
@@ -505,6 +587,7 @@ def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
         status=pl.lit("honore"),
         purpose=pl.lit("bilan_final"),
         order=pl.lit(1000),
+        ext=pl.col("sign2") > kept_day,
     )
     bilan_exit = ep.filter(
         pl.col("exit_date").is_not_null() & pl.col("sign1").is_not_null() & (_part(hx, 2) < p_bilan)
@@ -518,6 +601,7 @@ def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
         status=pl.lit("honore"),
         purpose=pl.lit("bilan_final"),
         order=pl.lit(1001),
+        ext=pl.col("exit_raw") > kept_day,
     )
 
     # A few valid rows dated outside their episode (after exit, before orientation).
@@ -535,6 +619,7 @@ def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
         status=pl.lit("honore"),
         purpose=pl.lit("suivi"),
         order=pl.lit(1002),
+        ext=after > kept_day,
     )
     before = ep.filter(_part(hy, 2) < prof.p_event_before_orientation).select(
         "n",
@@ -544,6 +629,7 @@ def _appointments(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
         status=pl.lit("honore"),
         purpose=pl.lit("accueil"),
         order=pl.lit(-1),
+        ext="ext",
     )
 
     parts = [welcome, missed, follow, bilan_renewal, bilan_exit, after_exit, before]
@@ -558,6 +644,11 @@ def _weekly(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
     first = _monday(pl.max_horizontal(pl.col("sign1"), pl.col("weekly_from")))
     last = _monday(pl.col("end_known"))
     n_weeks = ((last - first).dt.total_days() // 7 + 1).clip(0)
+    # Weeks a kept extract holds: a contract signed by its date, up to the week of its date.
+    kept_day = pl.lit(_kept(prof))
+    n_kept = pl.when(pl.col("sign1") <= kept_day).then(
+        ((_monday(pl.col("end_known_kept")) - first).dt.total_days() // 7 + 1).clip(0)
+    ).otherwise(0)
     weeks = (
         contracted.select(
             "n",
@@ -567,6 +658,7 @@ def _weekly(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
             "p_met",
             "p_exempt",
             first_week=first,
+            n_kept=n_kept,
             w=pl.int_ranges(0, n_weeks),
         )
         .explode("w")
@@ -592,6 +684,7 @@ def _weekly(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
         week_start=_plus_days(pl.col("first_week"), pl.col("w") * 7),
         hours=hours.clip(0.0, 168.0),
         exempt=exempt,
+        ext=pl.col("w") >= pl.col("n_kept"),
     )
 
 
@@ -661,17 +754,26 @@ def generate(
     sinks = {t: _Sink(out_dir / f"{t}.{fmt}", fmt) for t in GENERATED_TABLES}
     sinks["episodes"].write(_cast(ep, "episodes"))
 
+    # Rows a kept extract holds first (in their order, with their ids), then the extension's.
     next_appointment = 1
-    for offset in range(0, ep.height, prof.chunk_episodes):
-        chunk = ep.slice(offset, prof.chunk_episodes)
-        appts = _appointments(chunk, seed, prof).with_row_index("a", offset=next_appointment)
-        next_appointment += appts.height
-        appts = appts.with_columns(
-            appointment_id=pl.lit("A") + pl.col("a").cast(pl.String).str.zfill(8)
-        )
-        sinks["appointments"].write(_cast(appts, "appointments"))
-        sinks["weekly_activity"].write(_cast(_weekly(chunk, seed, prof), "weekly_activity"))
-        del appts
+    passes = (False, True) if _kept(prof) < prof.extract_date else (False,)
+    for extension in passes:
+        for offset in range(0, ep.height, prof.chunk_episodes):
+            chunk = ep.slice(offset, prof.chunk_episodes)
+            appts = _appointments(chunk, seed, prof)
+            if len(passes) > 1:
+                appts = appts.filter(pl.col("ext") == extension)
+            appts = appts.with_row_index("a", offset=next_appointment)
+            next_appointment += appts.height
+            appts = appts.with_columns(
+                appointment_id=pl.lit("A") + pl.col("a").cast(pl.String).str.zfill(8)
+            )
+            sinks["appointments"].write(_cast(appts, "appointments"))
+            weeks = _weekly(chunk, seed, prof)
+            if len(passes) > 1:
+                weeks = weeks.filter(pl.col("ext") == extension)
+            sinks["weekly_activity"].write(_cast(weeks, "weekly_activity"))
+            del appts, weeks
 
     contracts = _contracts(ep, seed, prof)
     sinks["contracts"].write(_cast(contracts, "contracts"))
@@ -680,7 +782,8 @@ def generate(
     from engine.synthetic import accueil, independants, participants
 
     for module in (accueil, participants, independants):
-        for table, frame in module.generate(conventions, seed=seed, scale=scale).items():
+        dates = module.Profile(extract_date=prof.extract_date, kept_until=prof.kept_until)
+        for table, frame in module.generate(conventions, seed=seed, scale=scale, profile=dates).items():
             if frame.height == 0:
                 continue
             if table not in sinks:
@@ -772,10 +875,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Profile.weekly_history_days,
         help="jours d'activité (rendez-vous de suivi, semaines SIA) avant le début de période",
     )
+    parser.add_argument(
+        "--kept-until",
+        type=date.fromisoformat,
+        default=None,
+        help="les lignes d'un extrait à cette date sont écrites telles quelles ; l'activité"
+        " suivante, jusqu'à --extract-date, s'y ajoute (AAAA-MM-JJ)",
+    )
     parser.add_argument("--report", type=Path, help="écrire le nombre de lignes (JSON) ici")
     args = parser.parse_args(argv)
     profile = replace(
-        Profile(), extract_date=args.extract_date, weekly_history_days=args.weekly_history_days
+        Profile(),
+        extract_date=args.extract_date,
+        kept_until=args.kept_until,
+        weekly_history_days=args.weekly_history_days,
     )
     try:
         conventions = read_conventions(args.conventions)

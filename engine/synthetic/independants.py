@@ -59,6 +59,9 @@ class Profile:
     """Realism knobs of the synthetic data (not rules)."""
 
     extract_date: date = date(2025, 9, 30)
+    #: Rows an extract at this date holds are kept as it writes them; later activity, up to
+    #: `extract_date`, is numbered after them (see `engine.synthetic.generate.Profile`).
+    kept_until: date | None = None
     orientations_per_etp_year: float = 45.0
     diagnostic_start_max_days: int = 21
     p_diagnostic_late: float = 0.08
@@ -125,32 +128,48 @@ def _conventions(conventions: pl.DataFrame) -> pl.DataFrame:
     return conv.with_row_index("k").with_columns(pl.col("k").cast(pl.Int64))
 
 
+def _kept(prof: Profile) -> date:
+    return min(prof.kept_until or prof.extract_date, prof.extract_date)
+
+
+#: Episode draws of the extension (oriented after the kept extract) are numbered from here.
+EXT_OFFSET = 1 << 40
+
+
 def _episodes(conv: pl.DataFrame, seed: int, scale: float, prof: Profile) -> pl.DataFrame:
     """Draw every episode and its path dates (hidden work columns included)."""
     extract = pl.lit(prof.extract_date)
+    kept_day = _kept(prof)
     conv = conv.with_columns(
-        orient_hi=pl.min_horizontal(pl.col("period_end"), extract),
+        orient_hi=pl.min_horizontal(pl.col("period_end"), pl.lit(kept_day)),
     ).with_columns(
         span=((pl.col("orient_hi") - pl.col("period_start")).dt.total_days() + 1).clip(0),
+        span_ext=(
+            pl.min_horizontal(pl.col("period_end"), extract)
+            - pl.max_horizontal(pl.col("orient_hi"), _plus_days(pl.col("period_start"), -1))
+        ).dt.total_days().clip(0),
     )
+    per_day = pl.max_horizontal(pl.col("etp"), pl.lit(1.0)) * prof.orientations_per_etp_year / 365.25 * scale
     conv = conv.with_columns(
-        n_episodes=(
-            pl.max_horizontal(pl.col("etp"), pl.lit(1.0))
-            * prof.orientations_per_etp_year
-            * pl.col("span")
-            / 365.25
-            * scale
-        )
-        .round()
-        .cast(pl.Int64)
+        n_episodes=(per_day * pl.col("span")).round().cast(pl.Int64),
+        n_ext=(per_day * pl.col("span_ext")).round().cast(pl.Int64),
     )
     ep = (
         conv.with_columns(j=pl.int_ranges(0, pl.col("n_episodes")))
         .explode("j")
         .drop_nulls("j")
         .with_row_index("g")
-        .with_columns(pl.col("g").cast(pl.Int64))
+        .with_columns(pl.col("g").cast(pl.Int64), ext=pl.lit(False))
     )
+    extension = (
+        conv.with_columns(j=pl.int_ranges(0, pl.col("n_ext")))
+        .explode("j")
+        .drop_nulls("j")
+        .with_row_index("g")
+        .with_columns((pl.col("g").cast(pl.Int64) + EXT_OFFSET).alias("g"), ext=pl.lit(True))
+    )
+    if extension.height:
+        ep = pl.concat([ep, extension.select(ep.columns)])
     ep = _with_hashes(
         ep,
         seed,
@@ -160,7 +179,9 @@ def _episodes(conv: pl.DataFrame, seed: int, scale: float, prof: Profile) -> pl.
     )
     h1, h2, h3 = pl.col("_h1"), pl.col("_h2"), pl.col("_h3")
     ep = ep.with_columns(
-        orientation_date=_plus_days(pl.col("period_start"), _days(_part(h1, 0), pl.col("span"))),
+        orientation_date=pl.when("ext")
+        .then(_plus_days(pl.lit(kept_day), 1 + _days(_part(h1, 0), pl.col("span_ext"))))
+        .otherwise(_plus_days(pl.col("period_start"), _days(_part(h1, 0), pl.col("span")))),
     ).with_columns(
         diag_start=_plus_days(
             pl.col("orientation_date"), _days(_part(h1, 1), prof.diagnostic_start_max_days)
@@ -203,7 +224,7 @@ def _episodes(conv: pl.DataFrame, seed: int, scale: float, prof: Profile) -> pl.
     )
     last_end = pl.coalesce("renewal_end", pl.when("has_main").then("main_end"), "diag_end")
     exit_raw = _plus_days(last_end, _days(_part(h3, 3), prof.exit_max_days))
-    ep = ep.sort("k", "orientation_date", "g").with_row_index("n", offset=1)
+    ep = ep.sort("ext", "k", "orientation_date", "g").with_row_index("n", offset=1)
     ep = ep.with_columns(pl.col("n").cast(pl.Int64), exit_raw=exit_raw)
     known = pl.col("exit_raw") <= extract
     cess_reason = _pick(_part(h1, 3), CESSATION_EXIT_REASONS)
@@ -257,7 +278,8 @@ def _phases(ep: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFrame:
     phases = (
         pl.concat([f.select(cols) for f in (diagnostic, main, renewal)])
         .filter(pl.col("start_date") <= pl.lit(prof.extract_date))
-        .sort("n", "slot")
+        .with_columns(_later=pl.col("start_date") > pl.lit(_kept(prof)))
+        .sort("_later", "n", "slot")
     )
     phases = _with_hashes(phases, seed, _h=(pl.col("n") * 4 + pl.col("slot"), S_OUTCOME + 100))
     h = pl.col("_h")
@@ -391,7 +413,8 @@ def _appointments(phases: pl.DataFrame, seed: int, prof: Profile) -> pl.DataFram
     )
     return (
         out.filter(pl.col("date") <= pl.lit(prof.extract_date))
-        .sort("n", "date", "order")
+        .with_columns(_later=pl.col("date") > pl.lit(_kept(prof)))
+        .sort("_later", "n", "date", "order")
         .with_row_index("a", offset=1)
         .with_columns(appointment_id=pl.format("IND-A{}", pl.col("a").cast(pl.String).str.zfill(7)))
     )

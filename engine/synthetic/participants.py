@@ -48,6 +48,9 @@ class Profile:
     """
 
     extract_date: date = date(2025, 9, 30)
+    #: Rows an extract at this date holds are kept as it writes them; participants are numbered
+    #: over the whole period, so later entries just add rows (see `engine.synthetic.generate.Profile`).
+    kept_until: date | None = None
     poor_share: float = 0.2
     quality_poor: tuple[float, float] = (0.0, 0.3)
     quality_good: tuple[float, float] = (0.8, 1.0)

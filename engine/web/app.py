@@ -1,7 +1,8 @@
 """`parcours serve`: the web application (Starlette, Jinja2 templates, htmx; everything shipped).
 
 Pages (French): Tableau de bord `/`, Convention `/convention/{id}`, Règles `/regles`,
-Simulation `/simulation`, Données `/donnees`. Every figure comes from a run, its trace
+Simulation `/simulation`, Données `/donnees`, Historique `/historique` (the run register,
+read-only: `engine.web.history`). Every figure comes from a run, its trace
 (`engine.present.explain`) or a comparison (`engine.compute.whatif.compare`), formatted by
 `engine.model.format`; the pages do no arithmetic of their own.
 
@@ -45,7 +46,7 @@ from engine.model import format as fmt
 from engine.model.errors import ParcoursError, Problem
 from engine.present.explain import COLUMN_LABELS, UnknownConvention, cite, explain
 from engine.present.results_json import results_json
-from engine.web import forms
+from engine.web import forms, history
 from engine.web.charts import Bar, percent_of, scale
 from engine.web.security import CSRF_COOKIE, SESSION_AGE, SESSION_COOKIE, Guard
 from engine.web.service import Service
@@ -78,6 +79,7 @@ ERROR_TITLES = {
     403: "Accès refusé",
     404: "Page introuvable",
     405: "Méthode non permise",
+    409: "Déjà enregistrée",
     413: "Fichier trop volumineux",
     429: "Trop de tentatives",
     500: "Erreur interne",
@@ -143,8 +145,10 @@ def _cell(value: Any) -> str:
 class Web:
     """The application's state: the service, the guard, the templates."""
 
-    def __init__(self, service: Service, guard: Guard, exposed: bool, hosts: frozenset[str] | None = None):
+    def __init__(self, service: Service, guard: Guard, exposed: bool, hosts: frozenset[str] | None = None,
+                 register: str | None = None):
         self.hosts = hosts
+        self.register = history.Register(register)
         self.service = service
         self.guard = guard
         self.exposed = exposed
@@ -770,15 +774,17 @@ class _Security(BaseHTTPMiddleware):
 
 
 def create_app(service: Service, *, exposed: bool = False, password_hash: str | None = None,
-               secret: bytes | None = None, hosts: frozenset[str] | None = None) -> Starlette:
+               secret: bytes | None = None, hosts: frozenset[str] | None = None,
+               register: str | None = None) -> Starlette:
     """The web application over `service`; `exposed` (another address than loopback) needs a password.
 
     `hosts`, when given, are the only `Host` headers answered (a loopback server answers
-    only to its own names, which defeats DNS rebinding from a web page).
+    only to its own names, which defeats DNS rebinding from a web page). `register`: the URL of
+    the run register the « Historique » pages read (None: no register).
     """
     if exposed and not password_hash:
         raise ValueError("an exposed server needs a password hash")
-    web = Web(service, Guard(password_hash, secret), exposed, hosts)
+    web = Web(service, Guard(password_hash, secret), exposed, hosts, register)
 
     def sync(view: Callable[[Web, Request], Response]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -810,6 +816,10 @@ def create_app(service: Service, *, exposed: bool = False, password_hash: str | 
         Route("/simulation/variante", asynchronous(_variant_upload), methods=["POST"]),
         Route("/donnees", sync(_data)),
         Route("/donnees/lignes-ecartees.csv", sync(_rejected_csv)),
+        Route("/historique", sync(history.history)),
+        Route("/historique/comparer", sync(history.compare_page)),
+        Route("/historique/evaluation/{run_id}", sync(history.run_page)),
+        Route("/historique/enregistrer", asynchronous(history.record), methods=["POST"]),
         Route("/telecharger/{name}", sync(_download)),
         Route("/connexion", sync(_login_form), methods=["GET"]),
         Route("/connexion", asynchronous(_login), methods=["POST"]),

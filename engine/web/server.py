@@ -43,10 +43,15 @@ class _NoQuery(logging.Filter):
 
 def serve(data: Path | str, *, as_of: date | None = None, rules: Path | str | None = None,
           host: str = "127.0.0.1", port: int = 8000, say: Callable[..., Any] = print,
-          fail: Callable[..., Any] = print) -> None:
-    """Read the rules and extracts, then serve the application until interrupted."""
+          fail: Callable[..., Any] = print, register: str | None = None) -> None:
+    """Read the rules and extracts, then serve the application until interrupted.
+
+    `register`: the run register the « Historique » pages read (a file or a URL), else
+    $PARCOURS_REGISTER, else `registre.sqlite` beside the data, as the CLI's `--record`.
+    """
     import uvicorn
 
+    from engine.register.db import register_url
     from engine.web.app import create_app
     from engine.web.service import Service
 
@@ -61,7 +66,8 @@ def serve(data: Path | str, *, as_of: date | None = None, rules: Path | str | No
     say("Lecture des règles et des extraits…")
     service = Service(data, rules, as_of)
     hosts = None if exposed else LOOPBACK_NAMES | {host.strip().lower()}
-    app = create_app(service, exposed=exposed, password_hash=password_hash, hosts=hosts)
+    app = create_app(service, exposed=exposed, password_hash=password_hash, hosts=hosts,
+                     register=register_url(register, Path(data)))
     shown = f"[{host}]" if ":" in host else host
     say(f"Application ouverte sur http://{shown}:{port}/ (évaluation au "
         f"{service.default_as_of.strftime('%d/%m/%Y')}). Ctrl+C pour arrêter.")
