@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer import _click
 from typer.core import TyperGroup
@@ -112,11 +113,11 @@ def _guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except (ParcoursError, DecisionError) as error:
-        err.print(f"[bold red]Erreur[/] : {error}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]Erreur[/] : {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except OSError as error:
         where = f" : « {error.filename} »" if error.filename else ""
-        err.print(f"[bold red]Erreur[/] : {os_error_fr(error)}{where}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]Erreur[/] : {escape(os_error_fr(error) + where)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -745,7 +746,7 @@ def explain(
         try:
             data_ = explain_convention(result, convention, max_units=units)
         except UnknownConvention as error:
-            err.print(f"[bold red]Erreur[/] : {error}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]Erreur[/] : {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         if fmt == "json":
             return json.dumps(data_, ensure_ascii=False, indent=2)

@@ -120,3 +120,15 @@ def test_a_mixed_run_shows_each_convention_status(tmp_path: Path) -> None:
     assert "intermédiaire (projection)" not in text
     for code in ("weekly_activity", "budget_lines"):
         assert code not in text
+
+
+def test_error_text_in_brackets_is_shown_as_typed(tmp_path) -> None:
+    """A user's text that looks like console markup (« [bold] ») is printed as it is, not eaten."""
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "sample_data", "--as-of", "2025-06-30",
+                                      "--out", str(tmp_path / "o"), "--set", "equilibre.x[bold]=1"])
+    assert result.exit_code == 1
+    assert "equilibre.x[bold]" in result.output
