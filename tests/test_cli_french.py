@@ -23,7 +23,7 @@ ENGLISH = (
     "Usage", "Show this message", "Missing", "Invalid value", "No such", "Error", "Try ",
     "Commands", "required", "default:", "Did you mean", "Possible options", "Got unexpected",
     "requires an argument", "<path>", "<str>", "<int>", "<float>", "<bool>", "list[str]",
-    "Input should be",
+    "Input should be", "Options", "[OPTIONS]",
 )
 
 
@@ -43,14 +43,14 @@ def assert_french(text: str, *present: str) -> None:
 
 
 def test_app_help_is_french() -> None:
-    assert_french(run("--help"), "Utilisation : parcours", "Options", "Verbes",
+    assert_french(run("--help"), "Utilisation : parcours", "Réglages", "Verbes",
                   "Affiche cette aide et quitte.", *VERBS)
 
 
 @pytest.mark.parametrize("verb", VERBS)
 def test_each_verb_help_is_french(verb: str) -> None:
     text = run(verb, "--help")
-    assert_french(text, f"Utilisation : parcours {verb}", "Options", "Affiche cette aide et quitte.")
+    assert_french(text, f"Utilisation : parcours {verb}", "Réglages", "Affiche cette aide et quitte.")
 
 
 def test_missing_option() -> None:

@@ -2,7 +2,7 @@
 
 Typer (0.29) carries its own copy of Click (`typer._click`) whose messages are plain
 English f-strings, and words its help panels through `gettext` and module constants
-(« Arguments », « Options », « Error »). `install()` puts the French wording in place at
+(« Arguments », « Options » → « Réglages », « Error »). `install()` puts the French wording in place at
 those few hooks, once, before the app runs:
 
 - the help panels' titles and tags (`typer.rich_utils` constants, `typer.core`'s `_`);
@@ -32,7 +32,7 @@ WORDS: dict[str, str] = {
     "Error": "Erreur",
     "Missing command.": "Verbe manquant.",
     "No such command {name!r}.": "Verbe inconnu : {name!r}.",
-    "Options": "Options",
+    "Options": "Réglages",
     "Try [blue]'{command_path} {help_option}'[/] for help.":
         "Aide : [blue]{command_path} {help_option}[/]",
     "[default: {}]": "[par défaut : {}]",
@@ -152,6 +152,7 @@ def install() -> None:
     write_usage = _click.formatting.HelpFormatter.write_usage
 
     def french_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+        args = args.replace("[OPTIONS]", "[RÉGLAGES]")
         write_usage(self, prog, args, USAGE if prefix is None else prefix)
 
     _click.formatting.HelpFormatter.write_usage = french_usage  # type: ignore[method-assign]
