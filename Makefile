@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m compileall -q engine indicators  # bytecode kept even when PYTHONDONTWRITEBYTECODE is set
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -34,6 +35,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	@$(BIN)/python -m compileall -q engine indicators
 	$(BIN)/python -m engine.tools.bench
 	$(BIN)/python -m engine.tools.web_bench
 

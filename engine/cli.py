@@ -34,9 +34,11 @@ from engine.model.format import status_sentence
 from engine.model.oserror import os_error_fr
 from engine.model.text import suggest
 from engine.present.cli_french import install as install_french
+from engine.present.cli_types import install as install_plain_types
 from engine.register.cli import Recorder, RegisterOpt, payments_app, runs_app
 
 install_french()
+install_plain_types()
 
 
 class _FrenchGroup(TyperGroup):
@@ -779,9 +781,36 @@ def serve(
 
 
 def main() -> None:
-    """Entry point of the `parcours` script."""
+    """Entry point of the `parcours` script.
+
+    Once the command is over, with its files closed and renamed, the process leaves without
+    the interpreter's teardown of every module and object (about 0.15 s after a large run):
+    the exit handlers (`atexit`) run first and the output streams are flushed, so nothing
+    is lost. Only a plain exit status leaves so; anything else exits the usual way.
+    """
     try:
         app()
+        status: object = 0
     except KeyboardInterrupt:  # pragma: no cover
         err.print("Interrompu.")
-        sys.exit(1)
+        status = 1
+    except SystemExit as done:
+        status = done.code
+    _leave(status)
+
+
+def _leave(status: object) -> None:
+    import threading
+
+    code = 0 if status is None else status
+    if not isinstance(code, int) or threading.active_count() > 1:
+        sys.exit(code)  # type: ignore[arg-type]  # a message (str) or a status, as SystemExit took it
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: the usual exit tells it
+        sys.exit(code)
+    os._exit(code)

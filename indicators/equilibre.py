@@ -23,6 +23,7 @@ from indicators.common import (
     appointments_as_of,
     contracts_as_of,
     days_between,
+    decimal_lit,
     episodes_as_of,
     finish_units,
     first_monday_on_or_after,
@@ -537,7 +538,7 @@ def reported(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataFrame:
             physical_meetings_expected=(expected_num // period_months).cast(pl.Int64),
             physical_meetings_expected_numerator=expected_num.cast(pl.Int64),
             physical_meetings_expected_denominator=pl.lit(period_months, pl.Int64),
-            portfolio_max=pl.col("etp") * pl.lit(portfolio_max_per_etp, pl.Decimal(38, 6)),
+            portfolio_max=pl.col("etp") * decimal_lit(portfolio_max_per_etp),
         )
         .with_columns(
             above_portfolio_max=pl.col("active_at_eval_end") > pl.col("portfolio_max"),

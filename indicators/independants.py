@@ -30,6 +30,7 @@ from indicators.common import (
     add_days,
     add_months,
     appointments_as_of,
+    decimal_lit,
     episodes_as_of,
     finish_units,
     in_window,
@@ -467,7 +468,7 @@ def eligible_costs(tables: Tables, windows: pl.DataFrame, p: Params) -> pl.DataF
     """
     min_allocation = param_decimal(p, "min_allocation")
     rate = pl.col("allocation_rate")
-    eligible = rate >= pl.lit(min_allocation, pl.Decimal(38, 6))
+    eligible = rate >= decimal_lit(min_allocation)
     zero = pl.lit(0, PRODUCT)
     staff = (
         table(tables, "staff_costs")

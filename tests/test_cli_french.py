@@ -132,3 +132,63 @@ def test_error_text_in_brackets_is_shown_as_typed(tmp_path) -> None:
                                       "--out", str(tmp_path / "o"), "--set", "equilibre.x[bold]=1"])
     assert result.exit_code == 1
     assert "equilibre.x[bold]" in result.output
+
+
+@pytest.mark.parametrize(
+    ("annotation", "value"),
+    [(str, "T2 2025"), (Path, "données/extraits"), (Path | None, "profil.yaml"), (str | None, "x"),
+     (list[str] | None, ("equilibre.first_appointment_max_days=10", "a=b")), (bool, True), (bool, False)],
+)
+def test_plain_values_are_converted_as_typer_converts_them(annotation: object, value: object) -> None:
+    """Text, paths, switches and lists skip pydantic (cli_types) and come out as Typer's own."""
+    from typer import _coercion, models
+
+    from engine.present import cli_types
+
+    cli_types.install()
+    info = models.OptionInfo()
+    descriptor = _coercion.resolve_type_descriptor(annotation, info)
+    ours = _coercion.build_runtime_param(descriptor)
+    assert type(ours).__name__ == "PlainRuntimeParam"
+
+    class Param:  # what `coerce` looks at
+        multiple = isinstance(value, tuple)
+        nargs = 1
+
+    theirs = _coercion.AdapterRuntimeParam(
+        parameter_info=info, annotation=annotation,
+        adapter=__import__("typer._adapters", fromlist=["x"]).try_build_adapter(annotation, info),
+    )
+    got, expected = ours.coerce(value, Param(), None), theirs.coerce(value, Param(), None)
+    assert got == expected and type(got) is type(expected)
+
+
+def test_numbers_and_checked_paths_keep_typers_conversion() -> None:
+    from typer import _coercion, models
+
+    from engine.present import cli_types
+
+    cli_types.install()
+    for annotation, info in ((int, models.OptionInfo()), (float, models.OptionInfo()),
+                             (Path, models.OptionInfo(exists=True))):
+        descriptor = _coercion.resolve_type_descriptor(annotation, info)
+        assert type(_coercion.build_runtime_param(descriptor)).__name__ != "PlainRuntimeParam"
+
+
+def test_rules_listing_imports_neither_pydantic_nor_the_help_panels() -> None:
+    """`parcours rules` stays light: no pydantic (cli_types), no Rich help panels (cli_french)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "from engine.cli import main; main()",
+                           "rules", "--format", "json"],
+                          capture_output=True, text=True, check=True)
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "engine.load.rules" in imported
+    assert not {"pydantic", "typer.rich_utils", "polars", "durable", "xlsxwriter", "plotly"} & imported
+
+
+def test_help_panels_are_french_once_imported_late() -> None:
+    """The help panels' module is patched when Typer imports it, after `install()`."""
+    out = run("evaluate", "--help")
+    assert "Réglages" in out and "Options" not in out

@@ -166,3 +166,38 @@ def test_variant_that_is_a_pipe_is_refused_without_blocking(tmp_path: Path) -> N
     os.mkfifo(pipe)
     with pytest.raises(VariantError, match="pas un fichier ordinaire"):
         load_variant(pipe)
+
+
+def test_libyaml_events_give_the_python_parser_result() -> None:
+    """The fast path (libyaml's events, Python composer) builds what PyYAML alone builds."""
+    from engine.load import yaml_loader
+
+    if yaml_loader._FastLoader is None:
+        pytest.skip("PyYAML built without libyaml")
+
+    def lines(value: object) -> object:
+        if isinstance(value, dict):
+            return [getattr(value, "line", None), getattr(value, "lines", None), [lines(v) for v in value.values()]]
+        if isinstance(value, list):
+            return [lines(v) for v in value]
+        return None
+
+    files = sorted(DEFAULT_RULES_DIR.rglob("*.yaml"))
+    assert len(files) > 5
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        built = []
+        for kind in (yaml_loader._FastLoader, yaml_loader._Loader):
+            built.append(yaml_loader._parse_with(kind, text, path.name, yaml_loader.RULES_LIMITS))
+        (fast, fast_problems), (slow, slow_problems) = built
+        assert fast == slow and fast_problems == slow_problems, path
+        assert lines(fast) == lines(slow), path
+
+
+def test_a_syntax_error_is_told_in_pyyaml_words() -> None:
+    """libyaml refuses the document; the message is the translated PyYAML one, with its column."""
+    data, problems = parse_yaml("a: 1\n  b: 2\n", "regles.yaml")
+    assert data is None and len(problems) == 1
+    assert problems[0].line == 2
+    assert problems[0].message == ("YAML invalide, colonne 4 : « : » inattendu (une valeur contenant "
+                                   "« : » doit être entre guillemets)")

@@ -26,7 +26,7 @@ import stat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -82,8 +82,18 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f}".replace(".", ",").replace(",0", "") + " Mo"
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader that records lines, refuses duplicate keys (collected) and enforces limits."""
+if TYPE_CHECKING:  # the methods `_Checks` relies on, for the type checker
+    _Base = yaml.SafeLoader
+else:
+    _Base = object
+
+
+class _Checks(_Base):
+    """What both loaders add to PyYAML: lines recorded, duplicate keys collected, limits enforced.
+
+    Mixed in before a parser (PyYAML's pure-Python one, or libyaml's events) and PyYAML's
+    Python composer and safe constructor, so that every node passes through `compose_node`.
+    """
 
     duplicates: list[tuple[int, str]]
     limits: YamlLimits = DEFAULT_LIMITS
@@ -166,11 +176,42 @@ class _Loader(yaml.SafeLoader):
             return str(node.value)
 
 
+class _Loader(_Checks, yaml.SafeLoader):
+    """The pure-Python loader: PyYAML's scanner and parser (its messages are the ones translated)."""
+
+
 _Loader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _Loader.construct_mapping,  # type: ignore[arg-type]
 )
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)  # type: ignore[arg-type]
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+try:
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _FastLoader: type | None = None
+else:
+
+    class _CLoader(  # type: ignore[misc]
+        _Checks, _CParser, yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+    ):
+        """libyaml's scanner and parser (C, about five times faster), the same Python composer.
+
+        Only the events come from C: nodes are still composed one by one in `compose_node`,
+        so depth, node count, aliases, tags and scalars are checked exactly as in `_Loader`.
+        """
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+        def get_single_node(self) -> Any:
+            return yaml.composer.Composer.get_single_node(self)
+
+    _CLoader.yaml_constructors = _Loader.yaml_constructors
+    _FastLoader = _CLoader
 
 
 def _expanded_size(root: yaml.Node, limit: int) -> None:
@@ -261,20 +302,32 @@ def parse_yaml(text: str, file: str, limits: YamlLimits = DEFAULT_LIMITS) -> tup
     """
     if len(text) > limits.max_bytes:
         return None, [Problem(file, 0, "", f"fichier trop volumineux (au plus {_mb(limits.max_bytes)})")]
-    loader = _Loader(text)
+    if _FastLoader is not None:
+        try:
+            return _parse_with(_FastLoader, text, file, limits)
+        except yaml.YAMLError:
+            pass  # told in PyYAML's own words below (the ones translated in `_SYNTAX`)
+    try:
+        return _parse_with(_Loader, text, file, limits)
+    except yaml.YAMLError as error:
+        line, message = _syntax_fr(error)
+        return None, [Problem(file, line, "", message)]
+
+
+def _parse_with(kind: type, text: str, file: str, limits: YamlLimits) -> tuple[Any, list[Problem]]:
+    """`parse_yaml` with the loader class `kind`; a syntax error is raised (`yaml.YAMLError`)."""
+    loader = kind(text)
     loader.duplicates = []
     loader.limits = limits
     try:
         node = loader.get_single_node()
         if node is None:
             return None, []
-        _expanded_size(node, limits.max_nodes)
+        if loader._aliases:  # without aliases the expanded size is the node count, bounded above
+            _expanded_size(node, limits.max_nodes)
         data = loader.construct_document(node)
     except _Refused as refused:
         return None, [Problem(file, refused.line, "", refused.message)]
-    except yaml.YAMLError as error:
-        line, message = _syntax_fr(error)
-        return None, [Problem(file, line, "", message)]
     except RecursionError:  # pragma: no cover - depth is bounded far below the stack limit
         return None, [Problem(file, 0, "", "imbrication trop profonde")]
     finally:

@@ -128,27 +128,20 @@ _installed = False
 
 
 def install() -> None:
-    """Put the French wording in place (idempotent; call before the app runs)."""
+    """Put the French wording in place (idempotent; call before the app runs).
+
+    The help panels' module (`typer.rich_utils`, with Rich's Markdown: ~40 ms to import) is
+    only imported by Typer for a help page or an error; its wording is put in place when
+    it is imported (`_after_import`), so a command that needs neither does not pay for it.
+    """
     global _installed
     if _installed:
         return
     import typer.core
-    import typer.rich_utils as rich
     from typer import _click
 
-    for module in (typer.core, rich):
-        if hasattr(module, "_"):
-            module._ = gettext  # type: ignore[attr-defined]
-    english = {"DEPRECATED_STRING": "(deprecated) ", "DEFAULT_STRING": "[default: {}]",
-               "ENVVAR_STRING": "[env var: {}]", "REQUIRED_LONG_STRING": "[required]",
-               "ARGUMENTS_PANEL_TITLE": "Arguments", "OPTIONS_PANEL_TITLE": "Options",
-               "COMMANDS_PANEL_TITLE": "Commands", "ERRORS_PANEL_TITLE": "Error",
-               "ABORTED_TEXT": "Aborted.",
-               "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help."}
-    for name, text in english.items():
-        if hasattr(rich, name):
-            setattr(rich, name, gettext(text))
-
+    if hasattr(typer.core, "_"):
+        typer.core._ = gettext  # type: ignore[attr-defined]
     write_usage = _click.formatting.HelpFormatter.write_usage
 
     def french_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
@@ -156,10 +149,6 @@ def install() -> None:
         write_usage(self, prog, args, USAGE if prefix is None else prefix)
 
     _click.formatting.HelpFormatter.write_usage = french_usage  # type: ignore[method-assign]
-    rich.OptionHighlighter.highlights = [
-        *(h for h in rich.OptionHighlighter.highlights if "usage" not in h),
-        r"(?P<usage>Utilisation : )",
-    ]
 
     get_help_option = _click.core.Command.get_help_option
 
@@ -170,7 +159,30 @@ def install() -> None:
         return option
 
     _click.core.Command.get_help_option = french_help_option  # type: ignore[method-assign]
+    for cls in (typer.core._TyperParameter, typer.core.TyperOption):
+        if "display_type" in vars(cls):
+            cls.display_type = _french_type(cls.display_type)  # type: ignore[method-assign,assignment]
+    _after_import("typer.rich_utils", _install_rich)
+    _installed = True
 
+
+def _install_rich(rich: Any) -> None:
+    """The help panels' titles, tags and error box (`typer.rich_utils`) in French."""
+    if hasattr(rich, "_"):
+        rich._ = gettext
+    english = {"DEPRECATED_STRING": "(deprecated) ", "DEFAULT_STRING": "[default: {}]",
+               "ENVVAR_STRING": "[env var: {}]", "REQUIRED_LONG_STRING": "[required]",
+               "ARGUMENTS_PANEL_TITLE": "Arguments", "OPTIONS_PANEL_TITLE": "Options",
+               "COMMANDS_PANEL_TITLE": "Commands", "ERRORS_PANEL_TITLE": "Error",
+               "ABORTED_TEXT": "Aborted.",
+               "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help."}
+    for name, text in english.items():
+        if hasattr(rich, name):
+            setattr(rich, name, gettext(text))
+    rich.OptionHighlighter.highlights = [
+        *(h for h in rich.OptionHighlighter.highlights if "usage" not in h),
+        r"(?P<usage>Utilisation : )",
+    ]
     format_error = rich.rich_format_error
 
     def french_error(self: Any) -> None:
@@ -179,7 +191,37 @@ def install() -> None:
         format_error(self)
 
     rich.rich_format_error = french_error
-    for cls in (typer.core._TyperParameter, typer.core.TyperOption):
-        if "display_type" in vars(cls):
-            cls.display_type = _french_type(cls.display_type)  # type: ignore[method-assign,assignment]
-    _installed = True
+
+
+def _after_import(name: str, hook: Callable[[Any], None]) -> None:
+    """Call `hook(module)` once the module `name` is imported (now, if it already is)."""
+    import sys
+
+    if name in sys.modules:
+        hook(sys.modules[name])
+        return
+    import importlib.abc
+    import importlib.util
+
+    class Loader(importlib.abc.Loader):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def create_module(self, spec: Any) -> Any:
+            return self.inner.create_module(spec)
+
+        def exec_module(self, module: Any) -> None:
+            self.inner.exec_module(module)
+            hook(module)
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)
+            if spec is not None and spec.loader is not None:
+                spec.loader = Loader(spec.loader)
+            return spec
+
+    sys.meta_path.insert(0, Finder())
