@@ -275,3 +275,17 @@ def test_killed_runs_leave_the_previous_or_the_new_run(department: Path, tmp_pat
     assert _check_complete(out, complete) == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".out", "out"))) == ["out"]
     assert not all(outcomes)  # some kills fell before the swap …
+
+
+def test_json_is_written_as_the_standard_library_indents_it() -> None:
+    """`json_bytes` (orjson) gives `json.dumps(..., ensure_ascii=False, indent=2)`'s text."""
+    import json
+
+    from engine.present.writer import json_bytes
+
+    document = {"convention": "EQ-1", "libellé": "Équilibre « social-pro »", "n": [1, 2, {"x": None}],
+                "taux": 0.8125, "vide": {}, "liste_vide": [], "vrai": True, "gros": 12345678901234567890,
+                "contrôle": "a\u001fb\u2028c"}
+    assert json_bytes(document) == (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    huge = {"n": 10**30}  # beyond orjson: the standard library writes it
+    assert json_bytes(huge) == (json.dumps(huge, indent=2) + "\n").encode("utf-8")

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 import polars as pl
 
 from engine.compute.whatif import WhatIf
@@ -125,9 +126,24 @@ def write_with(path: Path | str, fill: Callable[[IO[bytes]], None]) -> Path:
     return path
 
 
+def json_bytes(document: Any) -> bytes:
+    """A JSON document as UTF-8, indented by two spaces, French text kept readable, a final newline.
+
+    orjson writes the same text as `json.dumps(..., ensure_ascii=False, indent=2)` about
+    twenty times faster (Python's encoder is pure Python once indented), except a float
+    below 10⁻⁴ (`0.00001`, not `1e-05`: the same number). A value orjson cannot write
+    (an integer beyond 64 bits…) falls back to the standard library.
+    """
+    try:
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+                            | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
 def write_json(document: dict[str, Any], path: Path) -> Path:
-    """Write a JSON document as UTF-8, indented, French text kept readable (atomically)."""
-    return write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", path)
+    """Write a JSON document (`json_bytes`) atomically."""
+    return write_bytes(json_bytes(document), path)
 
 
 # --------------------------------------------------------------------------- the output folder

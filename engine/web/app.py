@@ -639,7 +639,9 @@ def _download(web: Web, request: Request) -> Response:
     when = web.as_of(request)
     run = web.service.baseline(when)
     if name == "results.json":
-        body: bytes = json.dumps(results_json(run), ensure_ascii=False, indent=2).encode("utf-8")
+        from engine.present.writer import json_bytes
+
+        body: bytes = json_bytes(results_json(run))  # as `results.json` is written
     else:
         from engine.present.writer import write_run
 
