@@ -152,8 +152,10 @@ def _book(rules: Path | None, sets: list[str] | None, variant: Path | None = Non
 
 
 def _book_and_modules(rules: Path | None, sets: list[str] | None, variant: Path | None) -> Any:
-    """`_book`, then the report writers' modules imported (while the extracts are read)."""
+    """`_book`, then the computation's and the report writers' modules imported (while the
+    extracts are read: pure Python beside polars' reading, which leaves the interpreter free)."""
     book = _book(rules, sets, variant)
+    import engine.compute.pipeline  # noqa: F401
     import engine.present.page  # noqa: F401
     import engine.present.workbook  # noqa: F401
 
@@ -180,7 +182,6 @@ def evaluate(
     def run() -> list[Path]:
         from concurrent.futures import ThreadPoolExecutor
 
-        from engine.compute.pipeline import evaluate as run_evaluation
         from engine.load.extracts import read_extracts
         from engine.present.writer import exclusive_output, write_run
 
@@ -196,6 +197,8 @@ def evaluate(
                         loading.result()
                         raise
                 book = loading.result()
+            from engine.compute.pipeline import evaluate as run_evaluation
+
             extracts = recorder.paid(extracts, when) if recorder else extracts
             with console.status("Calcul des indicateurs et des montants…") if console.is_terminal else _null():
                 result = run_evaluation(extracts, book, when)

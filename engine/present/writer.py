@@ -40,18 +40,20 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 import polars as pl
 
-from engine.compute.whatif import WhatIf
 from engine.load.extracts import READ_ORDER, spreadsheet_safe
 from engine.model.errors import ParcoursError
 from engine.model.extracts import Extracts
 from engine.model.oserror import os_error_fr
 from engine.model.results import RunResult
 from engine.present.results_json import results_json
+
+if TYPE_CHECKING:
+    from engine.compute.whatif import WhatIf
 
 RUN_ENTRIES = frozenset(
     {"results.json", "rejected", "report.xlsx", "report.html", "comparison.json", "baseline", "variant"}

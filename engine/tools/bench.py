@@ -359,6 +359,20 @@ def simulation_latency(folder: Path, as_of: date, requests: int) -> dict[str, fl
     return {"baseline": baseline, "first": times[0], "median": statistics.median(times[1:])}
 
 
+def startup_latency(runs: int) -> dict[str, float]:
+    """Median seconds of `parcours --help`, `parcours rules` and `parcours rules --format json`
+    (whole processes, output discarded; interleaved)."""
+    base = [sys.executable, "-c", "import sys; from engine.cli import main; sys.argv[0] = 'parcours'; main()"]
+    commands = {"--help": ["--help"], "rules": ["rules"], "rules --format json": ["rules", "--format", "json"]}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, args in commands.items():
+            started = time.perf_counter()
+            subprocess.run(base + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, check=True)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def bench_size(yardstick: Path, folder: Path, runs: int, as_of: str, data_dir: Path) -> dict[str, Any] | None:
     """Interleaved runs of the reference and `parcours evaluate` on `folder`; the figures checked."""
     ref_runs: list[Run] = []
@@ -391,6 +405,7 @@ def bench_size(yardstick: Path, folder: Path, runs: int, as_of: str, data_dir: P
     problems = compare_figures(reference_figures(ref_out), parcours_figures(results))
     sizes = {f.name: f.stat().st_size for f in sorted(out.iterdir()) if f.is_file()}
     return {
+        "pair_ratio": statistics.median(o.seconds / r.seconds for r, o in zip(ref_runs, our_runs, strict=True)),
         "ref_s": statistics.median(r.seconds for r in ref_runs),
         "ref_mb": statistics.median(r.peak_rss_mb for r in ref_runs),
         "our_s": statistics.median(r.seconds for r in our_runs),
@@ -411,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "bench_data")
     parser.add_argument("--yardstick", type=Path, default=None, help="dossier de gen_scale.py et perf_ref.py")
     parser.add_argument("--simulations", type=int, default=5, help="simulations mesurées par taille (0 : aucune)")
+    parser.add_argument("--startup", type=int, default=7, help="mesures du démarrage de parcours (0 : aucune)")
     args = parser.parse_args(argv)
 
     yardstick = yardstick_dir(args.yardstick)
@@ -421,6 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     as_of = date.fromisoformat(args.as_of)
     lines: list[str] = []
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "engine", "indicators"], cwd=ROOT, check=False)
+    if args.startup:
+        started = startup_latency(args.startup)
+        lines.append("  démarrage (médianes) : " + " ; ".join(f"parcours {k} {v:.2f} s" for k, v in started.items()))
     if args.simulations:
         sim = simulation_latency(SAMPLE, as_of, max(args.simulations, 20))
         lines.append(f"  sample_data : simulation médiane {sim['median'] * 1000:.0f} ms "
@@ -444,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
             f"rapport {measured['our_s'] / measured['ref_s']:.2f}× en temps, "
             f"{measured['our_mb'] / measured['ref_mb']:.2f}× en mémoire ; {same}"
         )
+        lines.append(f"      rapport médian par paire (référence, parcours) : {measured['pair_ratio']:.2f}×")
         lines.append("      fichiers : " + ", ".join(f"{k} {_human(v)}" for k, v in measured["sizes"].items()))
         if args.simulations:
             sim = simulation_latency(folder, as_of, args.simulations)
