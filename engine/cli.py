@@ -153,7 +153,8 @@ def _book(rules: Path | None, sets: list[str] | None, variant: Path | None = Non
 
 def _book_and_modules(rules: Path | None, sets: list[str] | None, variant: Path | None) -> Any:
     """`_book`, then the computation's and the report writers' modules imported (while the
-    extracts are read: pure Python beside polars' reading, which leaves the interpreter free)."""
+    extracts are read: pure Python beside polars' reading, which leaves the interpreter free).
+    """
     book = _book(rules, sets, variant)
     import engine.compute.pipeline  # noqa: F401
     import engine.present.page  # noqa: F401
