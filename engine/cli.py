@@ -152,8 +152,10 @@ def _book(rules: Path | None, sets: list[str] | None, variant: Path | None = Non
 
 
 def _book_and_modules(rules: Path | None, sets: list[str] | None, variant: Path | None) -> Any:
-    """`_book`, then the computation's and the report writers' modules imported (while the
-    extracts are read: pure Python beside polars' reading, which leaves the interpreter free).
+    """`_book`, then the computation's and the report writers' modules imported.
+
+    This runs while the extracts are read: pure Python beside polars' reading, which leaves
+    the interpreter free.
     """
     book = _book(rules, sets, variant)
     import engine.compute.pipeline  # noqa: F401

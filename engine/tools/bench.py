@@ -360,8 +360,9 @@ def simulation_latency(folder: Path, as_of: date, requests: int) -> dict[str, fl
 
 
 def startup_latency(runs: int) -> dict[str, float]:
-    """Median seconds of `parcours --help`, `parcours rules` and `parcours rules --format json`
-    (whole processes, output discarded; interleaved).
+    """Median seconds of `parcours --help`, `parcours rules` and `parcours rules --format json`.
+
+    Whole processes, output discarded, the three interleaved.
     """
     base = [sys.executable, "-c", "import sys; from engine.cli import main; sys.argv[0] = 'parcours'; main()"]
     commands = {"--help": ["--help"], "rules": ["rules"], "rules --format json": ["rules", "--format", "json"]}
