@@ -901,3 +901,23 @@ def test_parquet_text_is_checked_like_the_same_csv(tmp_path):
         ("weekly_activity", 7, "episode_id"),
     ]
     _check_counts(pq)
+
+
+def test_a_grouped_reference_is_judged_on_each_run_of_equal_values() -> None:
+    """A parent reference is checked on the first row of each run: a value that differs by a
+    space, even inside a run of equal ones, makes the column one to clean."""
+    from engine.load import extracts as ex
+
+    table = TABLES["weekly_activity"]
+    cols = [c for c in table.columns if c.name == "episode_id"]
+    dtypes = {"episode_id": pl.String()}
+
+    def clean(values: list[str | None]) -> set[str]:
+        frame = pl.DataFrame({"episode_id": values}, schema={"episode_id": pl.String})
+        raw = ex._Raw("weekly_activity", "weekly_activity.parquet", frame.lazy(), {}, in_memory=True)
+        return ex._clean_columns(raw, cols, dtypes, frozenset({"episode_id"}))
+
+    assert clean(["E1", "E1", None, "E2", "E2"]) == {"episode_id"}
+    assert clean(["E1", "E1", "E1 ", "E1", "E2"]) == set()
+    assert clean(["E1", "E1", "", "E2"]) == set()
+    assert clean([" E1", " E1"]) == set()

@@ -1174,7 +1174,9 @@ def _checked(
         raise ExtractError(message) from None
 
 
-def _clean_columns(raw: _Raw, cols: list[Column], dtypes: dict[str, pl.DataType]) -> set[str]:
+def _clean_columns(
+    raw: _Raw, cols: list[Column], dtypes: dict[str, pl.DataType], grouped: frozenset[str] = frozenset()
+) -> set[str]:
     """Name the text and code columns, read as text, whose cells need no cleaning.
 
     A text cell is clean when it is stripped already and not empty, a code cell when it
@@ -1183,10 +1185,15 @@ def _clean_columns(raw: _Raw, cols: list[Column], dtypes: dict[str, pl.DataType]
     lowercasing, and code check) and is kept as read, without a copy. One pass over those
     columns decides it, for rows already in memory (a CSV is read in one streamed pass); a
     column the source profile maps codes of is never clean.
+
+    The `grouped` columns (references to a parent, whose rows usually come grouped by it)
+    are judged on the first row of each run of equal values only: an equal value is as clean.
     """
 
     def clean(col: Column) -> pl.Expr:
         cell = pl.col(col.name)
+        if col.name in grouped:
+            cell = cell.filter((cell != cell.shift(1)).fill_null(True))
         if col.kind == "code":
             ok = _is_in(cell, list(col.codes))
         else:
@@ -1285,7 +1292,7 @@ def _validate(
                 f"Fichier {raw.file} : colonne « {c.name} » de type {dtype} non pris en charge."
             )
     dtypes = {c.name: schema.get(c.name, pl.String()) for c in cols}
-    clean = _clean_columns(raw, [c for c in cols if c.name in schema], dtypes)
+    clean = _clean_columns(raw, [c for c in cols if c.name in schema], dtypes, frozenset(table.parents))
 
     def parsed(lf: pl.LazyFrame) -> pl.LazyFrame:
         """Add the values as read (`_v`) and parsed; drop the empty rows."""
