@@ -26,7 +26,7 @@ def frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
                 values[c.name] = Decimal(str(values[c.name]))
         values["source_line"] = i + 2
         full.append(values)
-    return pl.DataFrame(full, schema={**table.schema, "source_line": pl.Int64()})
+    return pl.DataFrame(full, schema={**table.schema, "source_line": pl.UInt32()})
 
 
 def tables(**rows: list[dict[str, Any]]) -> dict[str, pl.DataFrame]:

@@ -113,7 +113,7 @@ def test_clean_extract_is_kept_whole_and_typed(tmp_path):
     assert x.rejected.schema == pl.Schema(REJECTED_SCHEMA)
     assert set(x.tables) == set(TABLES)
     for name, table in TABLES.items():
-        assert x.tables[name].schema == pl.Schema({**table.schema, SOURCE_LINE: pl.Int64()}), name
+        assert x.tables[name].schema == pl.Schema({**table.schema, SOURCE_LINE: pl.UInt32()}), name
         assert x.counts[name] == {
             "rows": BASE[name].count("\n") - 1,
             "kept": x.tables[name].height,
@@ -146,7 +146,7 @@ def test_absent_optional_tables_are_empty_frames(tmp_path):
     assert set(x.counts) == {"conventions"}
     ep = x.tables["episodes"]
     assert ep.height == 0
-    assert ep.schema == pl.Schema({**TABLES["episodes"].schema, SOURCE_LINE: pl.Int64()})
+    assert ep.schema == pl.Schema({**TABLES["episodes"].schema, SOURCE_LINE: pl.UInt32()})
 
 
 def test_event_outside_its_episode_is_valid(tmp_path):

@@ -1430,7 +1430,7 @@ def _validate(
 
     frame = frame.select(SOURCE_LINE, *(c.name for c in cols), set_aside.alias("_set_aside"))
     kept = frame.filter(~set_aside) if set_aside.any() else frame
-    kept = kept.select(*(_typed(c, kept[c.name].has_nulls()) for c in cols), pl.col(SOURCE_LINE))
+    kept = kept.select(*(_typed(c, kept[c.name].has_nulls()) for c in cols), pl.col(SOURCE_LINE).cast(pl.UInt32))
     rejected = (
         pl.concat(problems, how="vertical_relaxed")
         .sort("line", "_order", maintain_order=True)
@@ -1461,7 +1461,7 @@ def _typed(col: Column, missing: bool = True) -> pl.Expr:
 
 
 def _empty(table: str) -> pl.DataFrame:
-    return pl.DataFrame(schema={**TABLES[table].schema, SOURCE_LINE: pl.Int64()})
+    return pl.DataFrame(schema={**TABLES[table].schema, SOURCE_LINE: pl.UInt32()})
 
 
 def _parent_state(table: Table, file: str, kept: pl.DataFrame, frame: pl.DataFrame) -> _Parent:

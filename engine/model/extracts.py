@@ -12,7 +12,8 @@ class Extracts:
     """The extracts of one run, read and checked.
 
     `tables`: every table of the contract; kept rows only, typed per `Table.schema`, plus
-    `source_line` (Int64); an empty frame of that schema when the table is absent.
+    `source_line` (UInt32: half the memory of a 64-bit line number, for tens of millions of
+    weekly rows); an empty frame of that schema when the table is absent.
     `rejected`: one row per problem (`REJECTED_SCHEMA`: table, file, line, column, value,
     reason). `counts`: per table present, `rows` = `kept` + `rejected` (a row with several
     problems is one rejected row). `files`: file name -> sha256 of the bytes read (the
