@@ -52,6 +52,9 @@ NO_BUDGET_LINE = "(sans ligne)"
 CENT = Decimal("0.01")
 MAX_CELL = 32_000  # xlsxwriter refuses strings above 32 767 characters
 MAX_ROWS = 1_048_000  # Excel's sheet limit, with room for the header and a note
+# Rows go to a temp file one by one (`_Sheet`); tests/test_workbook_memory.py turns it off to
+# compare with the default writer, which keeps every cell until the end.
+_CONSTANT_MEMORY = True
 
 
 KIND_LABELS = {"rate": "taux", "volume": "volume", "reported": "déclaré (non noté)"}
@@ -394,8 +397,23 @@ def print_setup(ws: Worksheet, fmt: _Formats, sheet: str, repeat_cols: int = 0) 
     ws.set_footer(footer[:254])
 
 
+class _Formula(tuple[str, str]):
+    """A formula and the value it shows, for `_Sheet.put` (`=IF(…)`, « contrôle OK »)."""
+
+    __slots__ = ()
+
+
 class _Sheet:
-    """A worksheet written as one table: header row, typed cells, widths, freeze, filter."""
+    """A worksheet written as one table: header row, typed cells, widths, freeze, filter.
+
+    The workbook is written in constant memory (xlsxwriter sends each row to a temp file as
+    soon as the next one starts, so nothing can be written to a row already left). Row
+    heights and the header's height need the columns' final widths, which need every row: so
+    `add` keeps each row's values (converted for writing: text cut to the cell limit, money
+    as float, yes/no as text) and grows the widths, `put` keeps the cells below the table
+    (totals, notes), and `finish` writes everything, in order, each row's height set before
+    its cells. Nothing is written to the sheet's cells after `finish`.
+    """
 
     def __init__(
         self,
@@ -414,87 +432,173 @@ class _Sheet:
                        for h in headers]
         print_setup(self.ws, fmt, name, repeat_cols=1 if freeze_cols else 0)
         self._styles: dict[tuple[str, ...], list[Any]] = {}  # style names -> their formats
+        self._rows: list[tuple[int, list[Any], Sequence[Any]]] = []  # (row, values, formats)
+        self._later: dict[int, list[tuple[int, Any, Any]]] = {}  # row -> (col, value, format)
         self._wrapped: dict[int, dict[int, int]] = {}  # row -> column -> length of wrapped text
-        for col, h in enumerate(headers):
-            self.ws.write_string(0, col, h, fmt.header)
+        self._done = False
         self.ws.freeze_panes(1, freeze_cols)
 
-    def cell(self, row: int, col: int, value: Any, style: str = "text") -> None:
-        """Write one typed cell; text is always a string (never a formula), numbers numbers."""
-        self._write(row, col, value, getattr(self.fmt, style))
-
-    def _write(self, row: int, col: int, value: Any, fmt: Any) -> None:
-        ws = self.ws
-        capped = col >= len(self.widths) or self.widths[col] >= 60  # no wider column to find
-        if type(value) is str and value:  # the most common cell, tested first
-            text = value[:MAX_CELL]
-            ws.write_string(row, col, text, fmt)
-            width: float = len(text) + 1
-            if fmt is self.fmt.wrap and len(text) > 8:
-                self._wrapped.setdefault(row, {})[col] = len(text)
-        elif value is None or value == "":
-            ws.write_blank(row, col, None, fmt)
-            return
-        elif isinstance(value, Decimal):
-            ws.write_number(row, col, float(value), fmt)
-            width = 0 if capped else len(f"{value:,.2f}") + 3
-        elif isinstance(value, bool):
-            ws.write_string(row, col, "oui" if value else "non", fmt)
-            width = 4
-        elif isinstance(value, int | float):
-            if isinstance(value, int) and fmt is self.fmt.num:
-                fmt = self.fmt.int  # a count is shown without decimals
-            ws.write_number(row, col, value, fmt)
-            width = 0 if capped else len(f"{value:,.2f}") + 1
-        elif isinstance(value, date):
-            ws.write_datetime(row, col, value, fmt)
-            width = 11
-        else:
-            text = str(value)[:MAX_CELL]
-            ws.write_string(row, col, text, fmt)
-            width = len(text) + 1
-        if not capped and width > self.widths[col]:
-            self.widths[col] = min(60.0, float(width))
-
     def add(self, values: Sequence[Any], styles: Sequence[str] | None = None) -> int:
-        """Append a data row; return its index."""
+        """Append a data row (its widths counted, its cells written by `finish`); return its index."""
         key = tuple(styles) if styles else ()
         fmts = self._styles.get(key)
         if fmts is None:
             fmts = self._styles[key] = [getattr(self.fmt, s) for s in styles] if styles else []
+        if not styles:
+            fmts = [self.fmt.text] * len(values)
         row = self.row
-        text = self.fmt.text
+        fmt = self.fmt
+        wrap, num = fmt.wrap, fmt.num
+        widths = self.widths
+        n_widths = len(widths)
+        cells: list[Any] = list(values)
+        own = fmts  # copied before a count's format changes (`num` shown as `int`)
         for col, value in enumerate(values):
-            self._write(row, col, value, fmts[col] if styles else text)
+            kind = type(value)
+            capped = col >= n_widths or widths[col] >= 60  # no wider column to find
+            if kind is str and value:  # the most common cell, tested first
+                if len(value) > MAX_CELL:
+                    value = cells[col] = value[:MAX_CELL]
+                width: float = len(value) + 1
+                if len(value) > 8 and own[col] is wrap:
+                    self._wrapped.setdefault(row, {})[col] = len(value)
+            elif value is None or value == "":
+                cells[col] = None
+                continue
+            elif kind is Decimal:
+                cells[col] = float(value)
+                width = 0 if capped else len(f"{value:,.2f}") + 3
+            elif kind is bool:
+                cells[col] = "oui" if value else "non"
+                width = 4
+            elif kind is int or kind is float:
+                if kind is int and own[col] is num:
+                    if own is fmts:
+                        own = list(fmts)
+                    own[col] = fmt.int  # a count is shown without decimals
+                width = 0 if capped else len(f"{value:,.2f}") + 1
+            elif isinstance(value, Decimal):
+                cells[col] = float(value)
+                width = 0 if capped else len(f"{value:,.2f}") + 3
+            elif isinstance(value, bool):
+                cells[col] = "oui" if value else "non"
+                width = 4
+            elif isinstance(value, int | float):
+                cells[col] = value = float(value) if isinstance(value, float) else int(value)
+                if isinstance(value, int) and own[col] is num:
+                    if own is fmts:
+                        own = list(fmts)
+                    own[col] = fmt.int
+                width = 0 if capped else len(f"{value:,.2f}") + 1
+            elif isinstance(value, date):
+                width = 11
+            else:
+                text = cells[col] = str(value)[:MAX_CELL]
+                width = len(text) + 1
+            if not capped and width > widths[col]:
+                widths[col] = min(60.0, float(width))
+        self._rows.append((row, cells, own))
         self.row += 1
         return row
 
-    def finish(self, wrap_cols: Iterable[int] = (), last: int | None = None) -> None:
-        """Autofilter over the table (header to row `last`, default the last written), widths."""
+    def put(self, row: int, col: int, value: str | float | _Formula | None, fmt: Any) -> None:
+        """Keep one cell below the table (a total, a note): text, number, formula, or blank."""
+        if self._done:
+            raise RuntimeError(f"sheet {self.ws.name!r} already written")
+        self._later.setdefault(row, []).append((col, value, fmt))
+
+    def finish(
+        self,
+        wrap_cols: Iterable[int] = (),
+        last: int | None = None,
+        widths: Mapping[int, float] | None = None,
+    ) -> None:
+        """Write the sheet: autofilter, widths, then every row in order with its height.
+
+        The autofilter runs from the header to row `last` (default the last row added).
+        `widths` are the columns' widths set afterwards by the caller (the Synthèse's): the
+        header is as tall as its labels need at those widths; a wrapped row as tall as its text
+        needs at those widths, or, when that is one line, at the widths the rows gave (as the
+        workbook was laid out when heights were set in two passes).
+        """
+        if self._done:
+            raise RuntimeError(f"sheet {self.ws.name!r} already written")
+        self._done = True
+        ws, fmt = self.ws, self.fmt
         last = self.row - 1 if last is None else last
-        self.ws.autofilter(0, 0, max(last, 1), len(self.headers) - 1)
+        ws.autofilter(0, 0, max(last, 1), len(self.headers) - 1)
         wraps = set(wrap_cols)
         for col, width in enumerate(self.widths):
-            self.ws.set_column(col, col, width, self.fmt.wrap if col in wraps else None)
-        self.header_height()
+            ws.set_column(col, col, width, fmt.wrap if col in wraps else None)
+        heights = self._heights(widths)
+        ws.set_row(0, heights.pop(0))
+        for col, h in enumerate(self.headers):
+            ws.write_string(0, col, h, fmt.header)
+        later = sorted(self._later.items())
+        pending = 0
+        for row, cells, fmts in self._rows:
+            while pending < len(later) and later[pending][0] < row:
+                self._put_row(*later[pending])
+                pending += 1
+            height = heights.get(row)
+            if height is not None:
+                ws.set_row(row, height)
+            self._write_row(row, cells, fmts)
+        for item in later[pending:]:
+            self._put_row(*item)
+        self._rows.clear()
+        self._later.clear()
 
-    def header_height(self, widths: Mapping[int, float] | None = None) -> None:
-        """The header row tall enough for its wrapped labels at the columns' widths."""
+    def _heights(self, widths: Mapping[int, float] | None) -> dict[int, float]:
+        """Row 0 (the header) and the wrapped rows: their heights in points."""
         import math
 
+        own = self.widths
+
+        def width_of(col: int, given: Mapping[int, float]) -> float:
+            return given.get(col, own[col] if col < len(own) else 10)
+
+        given = widths or {}
         lines = 1
         for col, h in enumerate(self.headers):
-            width = (widths or {}).get(col, self.widths[col] if col < len(self.widths) else 10)
-            lines = max(lines, math.ceil((len(h) + 1) / max(width - 1, 1)))
-        self.ws.set_row(0, 14 * lines + 4)
+            lines = max(lines, math.ceil((len(h) + 1) / max(width_of(col, given) - 1, 1)))
+        heights: dict[int, float] = {0: 14 * lines + 4}
         # Rows with wrapped text: tall enough for their lines (LibreOffice does not grow them).
         for row, cells in self._wrapped.items():
-            need = 1
-            for col, length in cells.items():
-                width = (widths or {}).get(col, self.widths[col] if col < len(self.widths) else 10)
-                need = max(need, math.ceil(length / max(width * 1.15 - 1, 1)))
-            if need > 1:
-                self.ws.set_row(row, 12.75 * min(need, 30) + 1)
+            for at in (given, {}) if widths else ({},):
+                need = 1
+                for col, length in cells.items():
+                    need = max(need, math.ceil(length / max(width_of(col, at) * 1.15 - 1, 1)))
+                if need > 1:
+                    heights[row] = 12.75 * min(need, 30) + 1
+                    break
+        return heights
+
+    def _write_row(self, row: int, cells: Sequence[Any], fmts: Sequence[Any]) -> None:
+        ws = self.ws
+        write_string, write_number, write_blank = ws.write_string, ws.write_number, ws.write_blank
+        for col, value in enumerate(cells):
+            kind = type(value)
+            if kind is str:
+                write_string(row, col, value, fmts[col])
+            elif value is None:
+                write_blank(row, col, None, fmts[col])
+            elif kind is float or kind is int:
+                write_number(row, col, value, fmts[col])
+            else:
+                ws.write_datetime(row, col, value, fmts[col])
+
+    def _put_row(self, row: int, cells: list[tuple[int, Any, Any]]) -> None:
+        ws = self.ws
+        for col, value, fmt in cells:
+            if isinstance(value, _Formula):
+                ws.write_formula(row, col, value[0], fmt, value[1])
+            elif isinstance(value, str):
+                ws.write_string(row, col, value, fmt)
+            elif value is None:
+                ws.write_blank(row, col, None, fmt)
+            else:
+                ws.write_number(row, col, float(value), fmt)
 
 
 def _date(text: Any) -> date | None:
@@ -576,12 +680,12 @@ def _synthese(
     def total_row(label: str, line: str | None, sums: Mapping[str, Decimal]) -> None:
         r = sheet.row
         for col in range(len(headers)):
-            sheet.ws.write_blank(r, col, None, fmt.total)
-        sheet.ws.write_string(r, label_col, label, fmt.total)
+            sheet.put(r, col, None, fmt.total)
+        sheet.put(r, label_col, label, fmt.total)
         if line is not None:
-            sheet.ws.write_string(r, line_col, line, fmt.total)
+            sheet.put(r, line_col, line, fmt.total)
         for col, name in zip(money_cols, MONEY_FIELDS, strict=True):
-            sheet.ws.write_number(r, col, float(sums[name]), fmt.total_eur)
+            sheet.put(r, col, float(sums[name]), fmt.total_eur)
         if last >= 1 and (line is None or _excel_safe_criterion(line)):
             checks = []
             for col in money_cols:
@@ -592,12 +696,11 @@ def _synthese(
                 else:
                     keys = _col_range(line_col, 1, last)
                     checks.append(f'ROUND(SUMIFS({rng},{keys},"{line}")-{cell},2)=0')
-            sheet.ws.write_formula(
+            sheet.put(
                 r,
                 check_col,
-                f'=IF(AND({",".join(checks)}),"contrôle OK","ÉCART")',
+                _Formula((f'=IF(AND({",".join(checks)}),"contrôle OK","ÉCART")', "contrôle OK")),
                 fmt.total,
-                "contrôle OK",
             )
         sheet.row += 1
 
@@ -608,10 +711,10 @@ def _synthese(
         (eur(c.get("solde_eur")) for c in convs if eur(c.get("solde_eur")) < 0), Decimal(0)
     )
     r = sheet.row
-    sheet.ws.write_string(r, label_col, "dont à reverser (soldes négatifs)", fmt.total)
-    sheet.ws.write_number(r, first_money + 3, float(reversal), fmt.total_eur)
+    sheet.put(r, label_col, "dont à reverser (soldes négatifs)", fmt.total)
+    sheet.put(r, first_money + 3, float(reversal), fmt.total_eur)
     sheet.row += 2
-    sheet.ws.write_string(
+    sheet.put(
         sheet.row,
         0,
         "Montants exacts, arrondis une fois au centime (au plus proche, "
@@ -620,10 +723,9 @@ def _synthese(
     )
     widths = {0: 19, 1: 16, 2: 12, 3: 13, 4: 13, 5: 12, 6: 11, 7: 11, 8: 11, 9: 11,
               10: 13, 11: 13, 12: 13, 13: 13, 14: 30, 15: 30, 16: 34}
-    sheet.finish(wrap_cols=range(len(headers) - 3, len(headers)), last=last)
-    for col, width in widths.items():
+    sheet.finish(wrap_cols=range(len(headers) - 3, len(headers)), last=last, widths=widths)
+    for col, width in widths.items():  # column widths are written at close: set after the rows
         sheet.ws.set_column(col, col, width, fmt.wrap if col in (1, 4, 6, 14, 15, 16) else None)
-    sheet.header_height(widths)
 
 
 def _dispositif_of(results: Mapping[str, Any], indicator: str) -> str:
@@ -765,7 +867,7 @@ def _costs_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, A
                    eur(c.get("paid_eur")), eur(c.get("solde_eur")), "; ".join(k.get("ineligible_staff") or []),
                    status_of(c, params)]
         sheet.add(values, styles)
-    sheet.ws.write_string(sheet.row + 1, 0, "Acquis = min(montant retenu, part × total éligible), "
+    sheet.put(sheet.row + 1, 0, "Acquis = min(montant retenu, part × total éligible), "
                           "total éligible = personnel éligible × (1 + forfait) ; arrondi une fois au centime.",
                           fmt.note)
     sheet.finish(wrap_cols=[len(headers) - 1])
@@ -792,14 +894,14 @@ def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFra
             values[0] = code_label(params, "tables", values[0])
         sheet.add(values, styles)
     if rejected.height > MAX_ROWS:
-        sheet.ws.write_string(
+        sheet.put(
             sheet.row + 1,
             0,
             f"{rejected.height - MAX_ROWS} lignes de plus : voir rejected/.",
             fmt.note,
         )
     if rejected.height == 0:
-        sheet.ws.write_string(2, 0, "Aucune ligne écartée.", fmt.note)
+        sheet.put(2, 0, "Aucune ligne écartée.", fmt.note)
     sheet.finish(wrap_cols=[5])
     sheet.ws.set_column(5, 5, 70, fmt.wrap)
 
@@ -977,28 +1079,26 @@ def _comparison_sheet(
         )
     last = sheet.row - 1
     sheet.row += 1
-    ws = sheet.ws
+    put = sheet.put
     r = sheet.row
-    ws.write_string(r, 0, "Total", fmt.total)
+    put(r, 0, "Total", fmt.total)
     for col, key in ((4, "b"), (5, "v"), (6, "d")):
-        ws.write_number(r, col, float(sums[key]), fmt.total_eur)
+        put(r, col, float(sums[key]), fmt.total_eur)
     if last >= 1:
         checks = ",".join(
             f"ROUND(SUM({_col_range(col, 1, last)})-{xl_rowcol_to_cell(r, col)},2)=0"
             for col in (4, 5, 6)
         )
-        ws.write_formula(
-            r, 7, f'=IF(AND({checks}),"contrôle OK","ÉCART")', fmt.total, "contrôle OK"
-        )
+        put(r, 7, _Formula((f'=IF(AND({checks}),"contrôle OK","ÉCART")', "contrôle OK")), fmt.total)
     r += 2
-    ws.write_string(r, 0, "Paramètres modifiés par la variante", fmt.title)
+    put(r, 0, "Paramètres modifiés par la variante", fmt.title)
     r += 1
     for path, value in (comparison.get("overrides") or {}).items():
-        ws.write_string(r, 0, path, fmt.text)
-        ws.write_string(r, 3, _show(value), fmt.text)
+        put(r, 0, path, fmt.text)
+        put(r, 3, _show(value), fmt.text)
         r += 1
     r += 1
-    ws.write_string(r, 0, "Par ligne budgétaire", fmt.title)
+    put(r, 0, "Par ligne budgétaire", fmt.title)
     r += 1
     line_head = [
         "Ligne budgétaire",
@@ -1013,41 +1113,41 @@ def _comparison_sheet(
         "Écart / disponible",
     ]
     for col, h in enumerate(line_head):
-        ws.write_string(r, col, h, fmt.header)
+        put(r, col, h, fmt.header)
     r += 1
     for line in comparison.get("by_budget_line", []):
         available = (
             eur(line.get("available_eur")) if line.get("available_eur") is not None else None
         )
         delta = eur(line.get("delta_eur"))
-        ws.write_string(r, 0, str(line.get("budget_line") or NO_BUDGET_LINE), fmt.text)
+        put(r, 0, str(line.get("budget_line") or NO_BUDGET_LINE), fmt.text)
         for col, key in ((4, "baseline_earned_eur"), (5, "variant_earned_eur"), (6, "delta_eur")):
-            ws.write_number(r, col, float(eur(line.get(key))), fmt.eur)
+            put(r, col, float(eur(line.get(key))), fmt.eur)
         if available is not None:
-            ws.write_number(r, 7, float(available), fmt.eur)
+            put(r, 7, float(available), fmt.eur)
             remaining = line.get("remaining_eur")
             if remaining is not None:
-                ws.write_number(r, 8, float(eur(remaining)), fmt.eur)
+                put(r, 8, float(eur(remaining)), fmt.eur)
             if available:
-                ws.write_number(r, 9, float(delta / available), fmt.pct)
+                put(r, 9, float(delta / available), fmt.pct)
         r += 1
-    ws.write_string(r, 0, REMAINING_DEFINITION, fmt.note)
+    put(r, 0, REMAINING_DEFINITION, fmt.note)
     r += 2
-    ws.write_string(r, 0, gainers_losers(comparison), fmt.note)
+    put(r, 0, gainers_losers(comparison), fmt.note)
     r += 1
-    ws.write_string(r, 0, "Structures qui gagnent ou perdent (somme des écarts de leurs conventions)", fmt.title)
+    put(r, 0, "Structures qui gagnent ou perdent (somme des écarts de leurs conventions)", fmt.title)
     r += 1
     for col, h in enumerate(["Structure", "", "", "", "", "", "Écart", "Sens"]):
-        ws.write_string(r, col, h, fmt.header)
+        put(r, col, h, fmt.header)
     r += 1
     for structure, delta in sorted(by_structure.items(), key=lambda item: (item[1], item[0])):
-        ws.write_string(r, 0, structure, fmt.text)
-        ws.write_number(r, 6, float(delta), fmt.eur)
-        ws.write_string(r, 7, _direction(delta), fmt.text)
+        put(r, 0, structure, fmt.text)
+        put(r, 6, float(delta), fmt.eur)
+        put(r, 7, _direction(delta), fmt.text)
         r += 1
     sheet.finish(last=last)
     for col in (4, 5, 6, 7, 8):
-        ws.set_column(col, col, 18)
+        sheet.ws.set_column(col, col, 18)
 
 
 def gainers_losers(comparison: Mapping[str, Any]) -> str:
@@ -1126,6 +1226,7 @@ def write_workbook(
         wb = xlsxwriter.Workbook(
             str(tmp),
             {
+                "constant_memory": _CONSTANT_MEMORY,
                 "strings_to_numbers": False,
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
