@@ -14,6 +14,7 @@ helpers at the top (money, totals, indicator sources, French labels) are shared 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,8 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
+
+try:  # one helper of xlsxwriter's internals, for `_TableWorksheet`'s fast rows
+    from xlsxwriter.utility import _preserve_whitespace
+except ImportError:  # pragma: no cover - another xlsxwriter: the library writes every row
+    _preserve_whitespace = None  # type: ignore[assignment]
 
 from engine.model import format as fr
 from engine.model.format import status_sentence
@@ -397,6 +403,111 @@ def print_setup(ws: Worksheet, fmt: _Formats, sheet: str, repeat_cols: int = 0) 
     ws.set_footer(footer[:254])
 
 
+# The xlsxwriter internals the fast row writer uses (checked once: without them every row takes
+# the library's cell-by-cell path, which writes the same file, only slower).
+_FAST_ROWS = _preserve_whitespace is not None and all(
+    hasattr(Worksheet, name)
+    for name in ("_check_dimensions", "_write_single_row", "_write_row", "_escape_data",
+                 "_escape_control_characters", "_convert_date_time")
+)
+_INLINE_CACHE = 65_536  # distinct strings whose inline XML is kept (then the cache starts over)
+
+
+class _TableWorksheet(Worksheet):
+    """A worksheet that writes a whole table row at once in constant-memory mode.
+
+    xlsxwriter's own path stores each cell as an object, then turns it into XML when the
+    next row starts, escaping every string again (regular expressions per cell). Here a row
+    known whole (values already typed by `_Sheet.add`) goes straight to the row file as the
+    same XML the library writes: the `<row>` tag from the library itself, each string's
+    inline XML escaped once and reused. In default mode (the comparison test), or for a row
+    the fast path does not handle (NaN, a very long or rich string, a cell without format),
+    the library writes the row cell by cell.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inline: dict[str, str] = {}
+        self._letters: list[str] = []
+        self._styles_xml: dict[int, str] = {}
+
+    def write_table_row(self, row: int, cells: Sequence[Any], fmts: Sequence[Any],
+                        height: float | None = None) -> None:
+        """Write one row: `cells` typed str / float / int / date / None (blank), `fmts` per cell."""
+        if not (self.constant_memory and _FAST_ROWS and self._write_fast(row, cells, fmts, height)):
+            if height is not None:
+                self.set_row(row, height)
+            for col, value in enumerate(cells):
+                kind = type(value)
+                if kind is str:
+                    self.write_string(row, col, value, fmts[col])
+                elif value is None:
+                    self.write_blank(row, col, None, fmts[col])
+                elif kind is float or kind is int:
+                    self.write_number(row, col, value, fmts[col])
+                else:
+                    self.write_datetime(row, col, value, fmts[col])
+
+    def _write_fast(self, row: int, cells: Sequence[Any], fmts: Sequence[Any], height: float | None) -> bool:
+        """The row's XML written directly; False (nothing written) when the library must do it."""
+        previous: int = self.previous_row  # type: ignore[has-type]
+        if row < previous or (row == previous and self.table.get(row)):
+            return False  # a row already left, or cells of this row already with the library
+        letters, styles, inline = self._letters, self._styles_xml, self._inline
+        while len(letters) < len(cells):
+            letters.append(xl_col_to_name(len(letters)))
+        number = str(row + 1)
+        parts: list[str] = []
+        append = parts.append
+        first = last = -1
+        for col, value in enumerate(cells):
+            fmt = fmts[col]
+            if fmt is None:
+                if value is None:
+                    continue  # the library writes no blank cell without a format
+                return False  # the column's format would apply: the library's path
+            style = styles.get(id(fmt))
+            if style is None:
+                style = styles[id(fmt)] = f' s="{fmt._get_xf_index()}"'
+            kind = type(value)
+            if kind is str:
+                xml = inline.get(value)
+                if xml is None:
+                    if len(value) > 8191 or (value.startswith("<r>") and value.endswith("</r>")):
+                        return False  # length in UTF-16 units, rich strings: the library's path
+                    text = self._escape_control_characters(value)
+                    space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+                    xml = f' t="inlineStr"><is><t{space}>{self._escape_data(text)}</t></is></c>'
+                    if len(inline) >= _INLINE_CACHE:
+                        inline.clear()
+                    inline[value] = xml
+                append(f'<c r="{letters[col]}{number}"{style}{xml}')
+            elif value is None:
+                append(f'<c r="{letters[col]}{number}"{style}/>')
+            elif kind is float or kind is int:
+                if kind is float and not math.isfinite(value):
+                    return False  # the library raises or writes the error
+                append(f'<c r="{letters[col]}{number}"{style}><v>{value:.16G}</v></c>')
+            else:
+                append(f'<c r="{letters[col]}{number}"{style}><v>{self._convert_date_time(value):.16G}</v></c>')
+            if first < 0:
+                first = col
+            last = col
+        if first < 0 or row >= self.xls_rowmax or last >= self.xls_colmax:
+            return False  # nothing to write, or out of the sheet: as the library does
+        self._check_dimensions(row, first)
+        self._check_dimensions(row, last)
+        if row > previous:
+            self._write_single_row(row)  # the library's pending row (the header) goes first
+        if height is not None:
+            self.set_row(row, height)
+        self._write_row(row, None, self.row_info.get(row))
+        parts.append("</row>")
+        self.fh.write("".join(parts))
+        self.previous_row = row + 1  # this row is written: nothing more can go to it
+        return True
+
+
 class _Formula(tuple[str, str]):
     """A formula and the value it shows, for `_Sheet.put` (`=IF(…)`, « contrôle OK »)."""
 
@@ -423,7 +534,7 @@ class _Sheet:
         headers: Sequence[str],
         freeze_cols: int = 0,
     ):
-        self.ws: Worksheet = wb.add_worksheet(name)
+        self.ws: _TableWorksheet = wb.add_worksheet(name, worksheet_class=_TableWorksheet)
         self.fmt = fmt
         self.headers = list(headers)
         self.row = 1
@@ -540,10 +651,7 @@ class _Sheet:
             while pending < len(later) and later[pending][0] < row:
                 self._put_row(*later[pending])
                 pending += 1
-            height = heights.get(row)
-            if height is not None:
-                ws.set_row(row, height)
-            self._write_row(row, cells, fmts)
+            ws.write_table_row(row, cells, fmts, heights.get(row))
         for item in later[pending:]:
             self._put_row(*item)
         self._rows.clear()
@@ -551,8 +659,6 @@ class _Sheet:
 
     def _heights(self, widths: Mapping[int, float] | None) -> dict[int, float]:
         """Row 0 (the header) and the wrapped rows: their heights in points."""
-        import math
-
         own = self.widths
 
         def width_of(col: int, given: Mapping[int, float]) -> float:
@@ -573,20 +679,6 @@ class _Sheet:
                     heights[row] = 12.75 * min(need, 30) + 1
                     break
         return heights
-
-    def _write_row(self, row: int, cells: Sequence[Any], fmts: Sequence[Any]) -> None:
-        ws = self.ws
-        write_string, write_number, write_blank = ws.write_string, ws.write_number, ws.write_blank
-        for col, value in enumerate(cells):
-            kind = type(value)
-            if kind is str:
-                write_string(row, col, value, fmts[col])
-            elif value is None:
-                write_blank(row, col, None, fmts[col])
-            elif kind is float or kind is int:
-                write_number(row, col, value, fmts[col])
-            else:
-                ws.write_datetime(row, col, value, fmts[col])
 
     def _put_row(self, row: int, cells: list[tuple[int, Any, Any]]) -> None:
         ws = self.ws
