@@ -432,9 +432,13 @@ class _TableWorksheet(Worksheet):
         self._styles_xml: dict[int, str] = {}
 
     def write_table_row(self, row: int, cells: Sequence[Any], fmts: Sequence[Any],
-                        height: float | None = None) -> None:
-        """Write one row: `cells` typed str / float / int / date / None (blank), `fmts` per cell."""
-        if not (self.constant_memory and _FAST_ROWS and self._write_fast(row, cells, fmts, height)):
+                        height: float | None = None, whole: bool = True) -> None:
+        """Write one row: `cells` typed str / float / int / date / None (blank), `fmts` per cell.
+
+        `whole`: nothing else goes to this row (else the library keeps it open for more cells).
+        """
+        fast = whole and self.constant_memory and _FAST_ROWS
+        if not (fast and self._write_fast(row, cells, fmts, height)):
             if height is not None:
                 self.set_row(row, height)
             for col, value in enumerate(cells):
@@ -545,12 +549,16 @@ class _Sheet:
         self._styles: dict[tuple[str, ...], list[Any]] = {}  # style names -> their formats
         self._rows: list[tuple[int, list[Any], Sequence[Any]]] = []  # (row, values, formats)
         self._later: dict[int, list[tuple[int, Any, Any]]] = {}  # row -> (col, value, format)
-        self._wrapped: dict[int, dict[int, int]] = {}  # row -> column -> length of wrapped text
+        # row -> (column, length of its wrapped text)…, one tuple per distinct layout
+        self._wrapped: dict[int, tuple[tuple[int, int], ...]] = {}
+        self._layouts: dict[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] = {}
         self._done = False
         self.ws.freeze_panes(1, freeze_cols)
 
     def add(self, values: Sequence[Any], styles: Sequence[str] | None = None) -> int:
         """Append a data row (its widths counted, its cells written by `finish`); return its index."""
+        if self._done:
+            raise RuntimeError(f"sheet {self.ws.name!r} already written")
         key = tuple(styles) if styles else ()
         fmts = self._styles.get(key)
         if fmts is None:
@@ -564,6 +572,7 @@ class _Sheet:
         n_widths = len(widths)
         cells: list[Any] = list(values)
         own = fmts  # copied before a count's format changes (`num` shown as `int`)
+        wrapped: list[tuple[int, int]] = []
         for col, value in enumerate(values):
             kind = type(value)
             capped = col >= n_widths or widths[col] >= 60  # no wider column to find
@@ -572,7 +581,7 @@ class _Sheet:
                     value = cells[col] = value[:MAX_CELL]
                 width: float = len(value) + 1
                 if len(value) > 8 and own[col] is wrap:
-                    self._wrapped.setdefault(row, {})[col] = len(value)
+                    wrapped.append((col, len(value)))
             elif value is None or value == "":
                 cells[col] = None
                 continue
@@ -608,6 +617,9 @@ class _Sheet:
                 width = len(text) + 1
             if not capped and width > widths[col]:
                 widths[col] = min(60.0, float(width))
+        if wrapped:
+            layout = tuple(wrapped)
+            self._wrapped[row] = self._layouts.setdefault(layout, layout)
         self._rows.append((row, cells, own))
         self.row += 1
         return row
@@ -651,7 +663,11 @@ class _Sheet:
             while pending < len(later) and later[pending][0] < row:
                 self._put_row(*later[pending])
                 pending += 1
-            ws.write_table_row(row, cells, fmts, heights.get(row))
+            more = pending < len(later) and later[pending][0] == row  # cells put on a table row
+            ws.write_table_row(row, cells, fmts, heights.get(row), whole=not more)
+            if more:
+                self._put_row(*later[pending])
+                pending += 1
         for item in later[pending:]:
             self._put_row(*item)
         self._rows.clear()
@@ -673,7 +689,7 @@ class _Sheet:
         for row, cells in self._wrapped.items():
             for at in (given, {}) if widths else ({},):
                 need = 1
-                for col, length in cells.items():
+                for col, length in cells:
                     need = max(need, math.ceil(length / max(width_of(col, at) * 1.15 - 1, 1)))
                 if need > 1:
                     heights[row] = 12.75 * min(need, 30) + 1
