@@ -15,7 +15,7 @@ helpers at the top (money, totals, indicator sources, French labels) are shared 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -410,7 +410,7 @@ _FAST_ROWS = _preserve_whitespace is not None and all(
     for name in ("_check_dimensions", "_write_single_row", "_write_row", "_escape_data",
                  "_escape_control_characters", "_convert_date_time")
 )
-_INLINE_CACHE = 65_536  # distinct strings whose inline XML is kept (then the cache starts over)
+_INLINE_CACHE = 16_384  # distinct strings whose inline XML is kept (then the cache starts over)
 
 
 class _TableWorksheet(Worksheet):
@@ -430,6 +430,10 @@ class _TableWorksheet(Worksheet):
         self._inline: dict[str, str] = {}
         self._letters: list[str] = []
         self._styles_xml: dict[int, str] = {}
+
+    def release(self) -> None:
+        """Forget the strings' XML kept for the rows (the sheet's table is written)."""
+        self._inline.clear()
 
     def write_table_row(self, row: int, cells: Sequence[Any], fmts: Sequence[Any],
                         height: float | None = None, whole: bool = True) -> None:
@@ -527,7 +531,9 @@ class _Sheet:
     `add` keeps each row's values (converted for writing: text cut to the cell limit, money
     as float, yes/no as text) and grows the widths, `put` keeps the cells below the table
     (totals, notes), and `finish` writes everything, in order, each row's height set before
-    its cells. Nothing is written to the sheet's cells after `finish`.
+    its cells. Nothing is written to the sheet's cells after `finish`. A table too long to
+    keep (the rows set aside, up to a million) is `stream`ed instead: read once for the
+    widths, once to write.
     """
 
     def __init__(
@@ -547,25 +553,53 @@ class _Sheet:
                        for h in headers]
         print_setup(self.ws, fmt, name, repeat_cols=1 if freeze_cols else 0)
         self._styles: dict[tuple[str, ...], list[Any]] = {}  # style names -> their formats
-        self._rows: list[tuple[int, list[Any], Sequence[Any]]] = []  # (row, values, formats)
+        self._rows: list[tuple[int, list[Any], list[Any]]] = []  # (row, values, formats)
         self._later: dict[int, list[tuple[int, Any, Any]]] = {}  # row -> (col, value, format)
         # row -> (column, length of its wrapped text)…, one tuple per distinct layout
         self._wrapped: dict[int, tuple[tuple[int, int], ...]] = {}
         self._layouts: dict[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] = {}
+        self._stream: tuple[Callable[[], Iterable[Sequence[Any]]], list[Any], int, int] | None = None
         self._done = False
         self.ws.freeze_panes(1, freeze_cols)
 
     def add(self, values: Sequence[Any], styles: Sequence[str] | None = None) -> int:
         """Append a data row (its widths counted, its cells written by `finish`); return its index."""
-        if self._done:
-            raise RuntimeError(f"sheet {self.ws.name!r} already written")
-        key = tuple(styles) if styles else ()
+        if self._done or self._stream is not None:
+            raise RuntimeError(f"sheet {self.ws.name!r}: no row can be added now")
+        cells, fmts, wrapped = self._prepare(values, self._formats(styles, len(values)))
+        row = self.row
+        if wrapped:
+            self._wrapped[row] = self._layouts.setdefault(wrapped, wrapped)  # one tuple per layout
+        self._rows.append((row, cells, fmts))
+        self.row += 1
+        return row
+
+    def stream(self, rows: Callable[[], Iterable[Sequence[Any]]], styles: Sequence[str], count: int) -> None:
+        """The table's `count` rows, from `rows()`, read twice at `finish` and kept nowhere.
+
+        The first reading gives the widths, the second writes each row as it comes, with its
+        height: for a table too long to keep (the rows set aside). Nothing is `add`ed after.
+        """
+        if self._done or self._stream is not None:
+            raise RuntimeError(f"sheet {self.ws.name!r}: no row can be added now")
+        self._stream = (rows, self._formats(styles, len(styles)), self.row, count)
+        self.row += count
+
+    def _formats(self, styles: Sequence[str] | None, n: int) -> list[Any]:
+        """The formats of a row's styles (names of `_Formats`), text for every cell without."""
+        key = tuple(styles) if styles else ("text",) * n
         fmts = self._styles.get(key)
         if fmts is None:
-            fmts = self._styles[key] = [getattr(self.fmt, s) for s in styles] if styles else []
-        if not styles:
-            fmts = [self.fmt.text] * len(values)
-        row = self.row
+            fmts = self._styles[key] = [getattr(self.fmt, s) for s in key]
+        return fmts
+
+    def _prepare(
+        self, values: Sequence[Any], fmts: list[Any]
+    ) -> tuple[list[Any], list[Any], tuple[tuple[int, int], ...]]:
+        """A row's cells as written (see the class docstring), their formats, its wrapped texts.
+
+        The columns' widths grow to fit the row's cells.
+        """
         fmt = self.fmt
         wrap, num = fmt.wrap, fmt.num
         widths = self.widths
@@ -617,12 +651,7 @@ class _Sheet:
                 width = len(text) + 1
             if not capped and width > widths[col]:
                 widths[col] = min(60.0, float(width))
-        if wrapped:
-            layout = tuple(wrapped)
-            self._wrapped[row] = self._layouts.setdefault(layout, layout)
-        self._rows.append((row, cells, own))
-        self.row += 1
-        return row
+        return cells, own, tuple(wrapped)
 
     def put(self, row: int, col: int, value: str | float | _Formula | None, fmt: Any) -> None:
         """Keep one cell below the table (a total, a note): text, number, formula, or blank."""
@@ -648,23 +677,26 @@ class _Sheet:
             raise RuntimeError(f"sheet {self.ws.name!r} already written")
         self._done = True
         ws, fmt = self.ws, self.fmt
+        if self._stream is not None:  # first reading of the streamed rows: the widths
+            source, fmts, _, _ = self._stream
+            for values in source():
+                self._prepare(values, fmts)
         last = self.row - 1 if last is None else last
         ws.autofilter(0, 0, max(last, 1), len(self.headers) - 1)
         wraps = set(wrap_cols)
         for col, width in enumerate(self.widths):
             ws.set_column(col, col, width, fmt.wrap if col in wraps else None)
-        heights = self._heights(widths)
-        ws.set_row(0, heights.pop(0))
+        ws.set_row(0, self._header_height(widths))
         for col, h in enumerate(self.headers):
             ws.write_string(0, col, h, fmt.header)
         later = sorted(self._later.items())
         pending = 0
-        for row, cells, fmts in self._rows:
+        for row, cells, fmts, height in self._kept(widths) if self._stream is None else self._streamed(widths):
             while pending < len(later) and later[pending][0] < row:
                 self._put_row(*later[pending])
                 pending += 1
             more = pending < len(later) and later[pending][0] == row  # cells put on a table row
-            ws.write_table_row(row, cells, fmts, heights.get(row), whole=not more)
+            ws.write_table_row(row, cells, fmts, height, whole=not more)
             if more:
                 self._put_row(*later[pending])
                 pending += 1
@@ -672,29 +704,52 @@ class _Sheet:
             self._put_row(*item)
         self._rows.clear()
         self._later.clear()
+        self._wrapped.clear()
+        ws.release()
 
-    def _heights(self, widths: Mapping[int, float] | None) -> dict[int, float]:
-        """Row 0 (the header) and the wrapped rows: their heights in points."""
-        own = self.widths
+    def _kept(self, widths: Mapping[int, float] | None) -> Iterator[tuple[int, list[Any], list[Any], float | None]]:
+        """The rows `add`ed, with their heights."""
+        heights: dict[tuple[tuple[int, int], ...], float | None] = {}  # per layout
+        for row, cells, fmts in self._rows:
+            layout = self._wrapped.get(row)
+            if layout is None:
+                yield row, cells, fmts, None
+                continue
+            if layout not in heights:
+                heights[layout] = self._row_height(layout, widths)
+            yield row, cells, fmts, heights[layout]
 
-        def width_of(col: int, given: Mapping[int, float]) -> float:
-            return given.get(col, own[col] if col < len(own) else 10)
+    def _streamed(self, widths: Mapping[int, float] | None) -> Iterator[tuple[int, list[Any], list[Any], float | None]]:
+        """Second reading of the streamed rows: each one as it comes, with its height."""
+        assert self._stream is not None
+        source, fmts, first, count = self._stream
+        row = first
+        for values in source():
+            cells, own, layout = self._prepare(values, fmts)
+            yield row, cells, own, self._row_height(layout, widths) if layout else None
+            row += 1
+        if row != first + count:
+            raise RuntimeError(f"sheet {self.ws.name!r}: {row - first} rows read, {count} announced")
 
-        given = widths or {}
+    def _width(self, col: int, given: Mapping[int, float]) -> float:
+        return given.get(col, self.widths[col] if col < len(self.widths) else 10)
+
+    def _header_height(self, widths: Mapping[int, float] | None) -> float:
+        """The header row tall enough for its wrapped labels at the columns' widths."""
         lines = 1
         for col, h in enumerate(self.headers):
-            lines = max(lines, math.ceil((len(h) + 1) / max(width_of(col, given) - 1, 1)))
-        heights: dict[int, float] = {0: 14 * lines + 4}
-        # Rows with wrapped text: tall enough for their lines (LibreOffice does not grow them).
-        for row, cells in self._wrapped.items():
-            for at in (given, {}) if widths else ({},):
-                need = 1
-                for col, length in cells:
-                    need = max(need, math.ceil(length / max(width_of(col, at) * 1.15 - 1, 1)))
-                if need > 1:
-                    heights[row] = 12.75 * min(need, 30) + 1
-                    break
-        return heights
+            lines = max(lines, math.ceil((len(h) + 1) / max(self._width(col, widths or {}) - 1, 1)))
+        return 14 * lines + 4
+
+    def _row_height(self, layout: tuple[tuple[int, int], ...], widths: Mapping[int, float] | None) -> float | None:
+        """A row with wrapped text tall enough for its lines (LibreOffice does not grow them)."""
+        for given in (widths, {}) if widths else ({},):
+            need = 1
+            for col, length in layout:
+                need = max(need, math.ceil(length / max(self._width(col, given) * 1.15 - 1, 1)))
+            if need > 1:
+                return 12.75 * min(need, 30) + 1
+        return None
 
     def _put_row(self, row: int, cells: list[tuple[int, Any, Any]]) -> None:
         ws = self.ws
@@ -995,12 +1050,16 @@ def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFra
     sheet = _Sheet(wb, fmt, name, [label for _, label in columns])
     present = [name for name, _ in columns if name in rejected.columns]
     frame = rejected.select(present).head(MAX_ROWS) if present else pl.DataFrame()
-    styles = ["text", "text", "int", "text", "text", "wrap"]
-    for row in frame.iter_rows(named=True):
-        values = [row.get(key) for key, _ in columns]
-        if params and values[0]:
-            values[0] = code_label(params, "tables", values[0])
-        sheet.add(values, styles)
+
+    def rows() -> Iterator[list[Any]]:
+        for row in frame.iter_rows(named=True):
+            values = [row.get(key) for key, _ in columns]
+            if params and values[0]:
+                values[0] = code_label(params, "tables", values[0])
+            yield values
+
+    # Up to a million rows: read twice (widths, then writing), never all kept.
+    sheet.stream(rows, ["text", "text", "int", "text", "text", "wrap"], frame.height)
     if rejected.height > MAX_ROWS:
         sheet.put(
             sheet.row + 1,
