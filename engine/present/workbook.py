@@ -10,6 +10,11 @@ Money is read from the contract's strings with `Decimal`, totals are summed with
 row also carries a check formula that recomputes the sum in the spreadsheet. The small
 helpers at the top (money, totals, indicator sources, French labels) are shared with
 `engine.report_html`.
+
+The workbook is written in xlsxwriter's constant-memory mode: each sheet is one `_Sheet`,
+which keeps its rows (references to the run's data) until `finish` and then writes them in
+order, every row's height known before its cells; the rows set aside are read twice instead
+of kept. tests/test_workbook_memory.py checks the file against the default-mode writer's.
 """
 
 from __future__ import annotations
