@@ -10,11 +10,17 @@ Money is read from the contract's strings with `Decimal`, totals are summed with
 row also carries a check formula that recomputes the sum in the spreadsheet. The small
 helpers at the top (money, totals, indicator sources, French labels) are shared with
 `engine.report_html`.
+
+The workbook is written in xlsxwriter's constant-memory mode: each sheet is one `_Sheet`,
+which keeps its rows (references to the run's data) until `finish` and then writes them in
+order, every row's height known before its cells; the rows set aside are read twice instead
+of kept. tests/test_workbook_memory.py checks the file against the default-mode writer's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,8 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
+
+try:  # one helper of xlsxwriter's internals, for `_TableWorksheet`'s fast rows
+    from xlsxwriter.utility import _preserve_whitespace
+except ImportError:  # pragma: no cover - another xlsxwriter: the library writes every row
+    _preserve_whitespace = None  # type: ignore[assignment]
 
 from engine.model import format as fr
 from engine.model.format import status_sentence
@@ -52,6 +63,9 @@ NO_BUDGET_LINE = "(sans ligne)"
 CENT = Decimal("0.01")
 MAX_CELL = 32_000  # xlsxwriter refuses strings above 32 767 characters
 MAX_ROWS = 1_048_000  # Excel's sheet limit, with room for the header and a note
+# Rows go to a temp file one by one (`_Sheet`); tests/test_workbook_memory.py turns it off to
+# compare with the default writer, which keeps every cell until the end.
+_CONSTANT_MEMORY = True
 
 
 KIND_LABELS = {"rate": "taux", "volume": "volume", "reported": "déclaré (non noté)"}
@@ -394,8 +408,138 @@ def print_setup(ws: Worksheet, fmt: _Formats, sheet: str, repeat_cols: int = 0) 
     ws.set_footer(footer[:254])
 
 
+# The xlsxwriter internals the fast row writer uses (checked once: without them every row takes
+# the library's cell-by-cell path, which writes the same file, only slower).
+_FAST_ROWS = _preserve_whitespace is not None and all(
+    hasattr(Worksheet, name)
+    for name in ("_check_dimensions", "_write_single_row", "_write_row", "_escape_data",
+                 "_escape_control_characters", "_convert_date_time")
+)
+_INLINE_CACHE = 16_384  # distinct strings whose inline XML is kept (then the cache starts over)
+
+
+class _TableWorksheet(Worksheet):
+    """A worksheet that writes a whole table row at once in constant-memory mode.
+
+    xlsxwriter's own path stores each cell as an object, then turns it into XML when the
+    next row starts, escaping every string again (regular expressions per cell). Here a row
+    known whole (values already typed by `_Sheet.add`) goes straight to the row file as the
+    same XML the library writes: the `<row>` tag from the library itself, each string's
+    inline XML escaped once and reused. In default mode (the comparison test), or for a row
+    the fast path does not handle (NaN, a very long or rich string, a cell without format),
+    the library writes the row cell by cell.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inline: dict[str, str] = {}
+        self._letters: list[str] = []
+        self._styles_xml: dict[int, str] = {}
+
+    def release(self) -> None:
+        """Forget the strings' XML kept for the rows (the sheet's table is written)."""
+        self._inline.clear()
+
+    def write_table_row(self, row: int, cells: Sequence[Any], fmts: Sequence[Any],
+                        height: float | None = None, whole: bool = True) -> None:
+        """Write one row: `cells` typed str / float / int / date / None (blank), `fmts` per cell.
+
+        `whole`: nothing else goes to this row (else the library keeps it open for more cells).
+        """
+        fast = whole and self.constant_memory and _FAST_ROWS
+        if not (fast and self._write_fast(row, cells, fmts, height)):
+            if height is not None:
+                self.set_row(row, height)
+            for col, value in enumerate(cells):
+                kind = type(value)
+                if kind is str:
+                    self.write_string(row, col, value, fmts[col])
+                elif value is None:
+                    self.write_blank(row, col, None, fmts[col])
+                elif kind is float or kind is int:
+                    self.write_number(row, col, value, fmts[col])
+                else:
+                    self.write_datetime(row, col, value, fmts[col])
+
+    def _write_fast(self, row: int, cells: Sequence[Any], fmts: Sequence[Any], height: float | None) -> bool:
+        """The row's XML written directly; False (nothing written) when the library must do it."""
+        previous: int = self.previous_row  # type: ignore[has-type]
+        if row < previous or (row == previous and self.table.get(row)):
+            return False  # a row already left, or cells of this row already with the library
+        letters, styles, inline = self._letters, self._styles_xml, self._inline
+        while len(letters) < len(cells):
+            letters.append(xl_col_to_name(len(letters)))
+        number = str(row + 1)
+        parts: list[str] = []
+        append = parts.append
+        first = last = -1
+        for col, value in enumerate(cells):
+            fmt = fmts[col]
+            if fmt is None:
+                if value is None:
+                    continue  # the library writes no blank cell without a format
+                return False  # the column's format would apply: the library's path
+            style = styles.get(id(fmt))
+            if style is None:
+                style = styles[id(fmt)] = f' s="{fmt._get_xf_index()}"'
+            kind = type(value)
+            if kind is str:
+                xml = inline.get(value)
+                if xml is None:
+                    if len(value) > 8191 or (value.startswith("<r>") and value.endswith("</r>")):
+                        return False  # length in UTF-16 units, rich strings: the library's path
+                    text = self._escape_control_characters(value)
+                    space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+                    xml = f' t="inlineStr"><is><t{space}>{self._escape_data(text)}</t></is></c>'
+                    if len(inline) >= _INLINE_CACHE:
+                        inline.clear()
+                    inline[value] = xml
+                append(f'<c r="{letters[col]}{number}"{style}{xml}')
+            elif value is None:
+                append(f'<c r="{letters[col]}{number}"{style}/>')
+            elif kind is float or kind is int:
+                if kind is float and not math.isfinite(value):
+                    return False  # the library raises or writes the error
+                append(f'<c r="{letters[col]}{number}"{style}><v>{value:.16G}</v></c>')
+            else:
+                append(f'<c r="{letters[col]}{number}"{style}><v>{self._convert_date_time(value):.16G}</v></c>')
+            if first < 0:
+                first = col
+            last = col
+        if first < 0 or row >= self.xls_rowmax or last >= self.xls_colmax:
+            return False  # nothing to write, or out of the sheet: as the library does
+        self._check_dimensions(row, first)
+        self._check_dimensions(row, last)
+        if row > previous:
+            self._write_single_row(row)  # the library's pending row (the header) goes first
+        if height is not None:
+            self.set_row(row, height)
+        self._write_row(row, None, self.row_info.get(row))
+        parts.append("</row>")
+        self.fh.write("".join(parts))
+        self.previous_row = row + 1  # this row is written: nothing more can go to it
+        return True
+
+
+class _Formula(tuple[str, str]):
+    """A formula and the value it shows, for `_Sheet.put` (`=IF(…)`, « contrôle OK »)."""
+
+    __slots__ = ()
+
+
 class _Sheet:
-    """A worksheet written as one table: header row, typed cells, widths, freeze, filter."""
+    """A worksheet written as one table: header row, typed cells, widths, freeze, filter.
+
+    The workbook is written in constant memory (xlsxwriter sends each row to a temp file as
+    soon as the next one starts, so nothing can be written to a row already left). Row
+    heights and the header's height need the columns' final widths, which need every row: so
+    `add` keeps each row's values (converted for writing: text cut to the cell limit, money
+    as float, yes/no as text) and grows the widths, `put` keeps the cells below the table
+    (totals, notes), and `finish` writes everything, in order, each row's height set before
+    its cells. Nothing is written to the sheet's cells after `finish`. A table too long to
+    keep (the rows set aside, up to a million) is `stream`ed instead: read once for the
+    widths, once to write.
+    """
 
     def __init__(
         self,
@@ -405,7 +549,7 @@ class _Sheet:
         headers: Sequence[str],
         freeze_cols: int = 0,
     ):
-        self.ws: Worksheet = wb.add_worksheet(name)
+        self.ws: _TableWorksheet = wb.add_worksheet(name, worksheet_class=_TableWorksheet)
         self.fmt = fmt
         self.headers = list(headers)
         self.row = 1
@@ -414,87 +558,215 @@ class _Sheet:
                        for h in headers]
         print_setup(self.ws, fmt, name, repeat_cols=1 if freeze_cols else 0)
         self._styles: dict[tuple[str, ...], list[Any]] = {}  # style names -> their formats
-        self._wrapped: dict[int, dict[int, int]] = {}  # row -> column -> length of wrapped text
-        for col, h in enumerate(headers):
-            self.ws.write_string(0, col, h, fmt.header)
+        self._rows: list[tuple[int, list[Any], list[Any]]] = []  # (row, values, formats)
+        self._later: dict[int, list[tuple[int, Any, Any]]] = {}  # row -> (col, value, format)
+        # row -> (column, length of its wrapped text)…, one tuple per distinct layout
+        self._wrapped: dict[int, tuple[tuple[int, int], ...]] = {}
+        self._layouts: dict[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] = {}
+        self._stream: tuple[Callable[[], Iterable[Sequence[Any]]], list[Any], int, int] | None = None
+        self._done = False
         self.ws.freeze_panes(1, freeze_cols)
 
-    def cell(self, row: int, col: int, value: Any, style: str = "text") -> None:
-        """Write one typed cell; text is always a string (never a formula), numbers numbers."""
-        self._write(row, col, value, getattr(self.fmt, style))
-
-    def _write(self, row: int, col: int, value: Any, fmt: Any) -> None:
-        ws = self.ws
-        capped = col >= len(self.widths) or self.widths[col] >= 60  # no wider column to find
-        if type(value) is str and value:  # the most common cell, tested first
-            text = value[:MAX_CELL]
-            ws.write_string(row, col, text, fmt)
-            width: float = len(text) + 1
-            if fmt is self.fmt.wrap and len(text) > 8:
-                self._wrapped.setdefault(row, {})[col] = len(text)
-        elif value is None or value == "":
-            ws.write_blank(row, col, None, fmt)
-            return
-        elif isinstance(value, Decimal):
-            ws.write_number(row, col, float(value), fmt)
-            width = 0 if capped else len(f"{value:,.2f}") + 3
-        elif isinstance(value, bool):
-            ws.write_string(row, col, "oui" if value else "non", fmt)
-            width = 4
-        elif isinstance(value, int | float):
-            if isinstance(value, int) and fmt is self.fmt.num:
-                fmt = self.fmt.int  # a count is shown without decimals
-            ws.write_number(row, col, value, fmt)
-            width = 0 if capped else len(f"{value:,.2f}") + 1
-        elif isinstance(value, date):
-            ws.write_datetime(row, col, value, fmt)
-            width = 11
-        else:
-            text = str(value)[:MAX_CELL]
-            ws.write_string(row, col, text, fmt)
-            width = len(text) + 1
-        if not capped and width > self.widths[col]:
-            self.widths[col] = min(60.0, float(width))
-
     def add(self, values: Sequence[Any], styles: Sequence[str] | None = None) -> int:
-        """Append a data row; return its index."""
-        key = tuple(styles) if styles else ()
-        fmts = self._styles.get(key)
-        if fmts is None:
-            fmts = self._styles[key] = [getattr(self.fmt, s) for s in styles] if styles else []
+        """Append a data row (its widths counted, its cells written by `finish`); return its index."""
+        if self._done or self._stream is not None:
+            raise RuntimeError(f"sheet {self.ws.name!r}: no row can be added now")
+        cells, fmts, wrapped = self._prepare(values, self._formats(styles, len(values)))
         row = self.row
-        text = self.fmt.text
-        for col, value in enumerate(values):
-            self._write(row, col, value, fmts[col] if styles else text)
+        if wrapped:
+            self._wrapped[row] = self._layouts.setdefault(wrapped, wrapped)  # one tuple per layout
+        self._rows.append((row, cells, fmts))
         self.row += 1
         return row
 
-    def finish(self, wrap_cols: Iterable[int] = (), last: int | None = None) -> None:
-        """Autofilter over the table (header to row `last`, default the last written), widths."""
+    def stream(self, rows: Callable[[], Iterable[Sequence[Any]]], styles: Sequence[str], count: int) -> None:
+        """The table's `count` rows, from `rows()`, read twice at `finish` and kept nowhere.
+
+        The first reading gives the widths, the second writes each row as it comes, with its
+        height: for a table too long to keep (the rows set aside). Nothing is `add`ed after.
+        """
+        if self._done or self._stream is not None:
+            raise RuntimeError(f"sheet {self.ws.name!r}: no row can be added now")
+        self._stream = (rows, self._formats(styles, len(styles)), self.row, count)
+        self.row += count
+
+    def _formats(self, styles: Sequence[str] | None, n: int) -> list[Any]:
+        """The formats of a row's styles (names of `_Formats`), text for every cell without."""
+        key = tuple(styles) if styles else ("text",) * n
+        fmts = self._styles.get(key)
+        if fmts is None:
+            fmts = self._styles[key] = [getattr(self.fmt, s) for s in key]
+        return fmts
+
+    def _prepare(
+        self, values: Sequence[Any], fmts: list[Any]
+    ) -> tuple[list[Any], list[Any], tuple[tuple[int, int], ...]]:
+        """A row's cells as written (see the class docstring), their formats, its wrapped texts.
+
+        The columns' widths grow to fit the row's cells.
+        """
+        fmt = self.fmt
+        wrap, num = fmt.wrap, fmt.num
+        widths = self.widths
+        n_widths = len(widths)
+        cells: list[Any] = list(values)
+        own = fmts  # copied before a count's format changes (`num` shown as `int`)
+        wrapped: list[tuple[int, int]] = []
+        for col, value in enumerate(values):
+            kind = type(value)
+            capped = col >= n_widths or widths[col] >= 60  # no wider column to find
+            if kind is str and value:  # the most common cell, tested first
+                if len(value) > MAX_CELL:
+                    value = cells[col] = value[:MAX_CELL]
+                width: float = len(value) + 1
+                if len(value) > 8 and own[col] is wrap:
+                    wrapped.append((col, len(value)))
+            elif value is None or value == "":
+                cells[col] = None
+                continue
+            elif kind is Decimal:
+                cells[col] = float(value)
+                width = 0 if capped else len(f"{value:,.2f}") + 3
+            elif kind is bool:
+                cells[col] = "oui" if value else "non"
+                width = 4
+            elif kind is int or kind is float:
+                if kind is int and own[col] is num:
+                    if own is fmts:
+                        own = list(fmts)
+                    own[col] = fmt.int  # a count is shown without decimals
+                width = 0 if capped else len(f"{value:,.2f}") + 1
+            elif isinstance(value, Decimal):
+                cells[col] = float(value)
+                width = 0 if capped else len(f"{value:,.2f}") + 3
+            elif isinstance(value, bool):
+                cells[col] = "oui" if value else "non"
+                width = 4
+            elif isinstance(value, int | float):
+                cells[col] = value = float(value) if isinstance(value, float) else int(value)
+                if isinstance(value, int) and own[col] is num:
+                    if own is fmts:
+                        own = list(fmts)
+                    own[col] = fmt.int
+                width = 0 if capped else len(f"{value:,.2f}") + 1
+            elif isinstance(value, date):
+                width = 11
+            else:
+                text = cells[col] = str(value)[:MAX_CELL]
+                width = len(text) + 1
+            if not capped and width > widths[col]:
+                widths[col] = min(60.0, float(width))
+        return cells, own, tuple(wrapped)
+
+    def put(self, row: int, col: int, value: str | float | _Formula | None, fmt: Any) -> None:
+        """Keep one cell below the table (a total, a note): text, number, formula, or blank."""
+        if self._done:
+            raise RuntimeError(f"sheet {self.ws.name!r} already written")
+        self._later.setdefault(row, []).append((col, value, fmt))
+
+    def finish(
+        self,
+        wrap_cols: Iterable[int] = (),
+        last: int | None = None,
+        widths: Mapping[int, float] | None = None,
+    ) -> None:
+        """Write the sheet: autofilter, widths, then every row in order with its height.
+
+        The autofilter runs from the header to row `last` (default the last row added).
+        `widths` are the columns' widths set afterwards by the caller (the Synthèse's): the
+        header is as tall as its labels need at those widths; a wrapped row as tall as its text
+        needs at those widths, or, when that is one line, at the widths the rows gave (as the
+        workbook was laid out when heights were set in two passes).
+        """
+        if self._done:
+            raise RuntimeError(f"sheet {self.ws.name!r} already written")
+        self._done = True
+        ws, fmt = self.ws, self.fmt
+        if self._stream is not None:  # first reading of the streamed rows: the widths
+            source, fmts, _, _ = self._stream
+            for values in source():
+                self._prepare(values, fmts)
         last = self.row - 1 if last is None else last
-        self.ws.autofilter(0, 0, max(last, 1), len(self.headers) - 1)
+        ws.autofilter(0, 0, max(last, 1), len(self.headers) - 1)
         wraps = set(wrap_cols)
         for col, width in enumerate(self.widths):
-            self.ws.set_column(col, col, width, self.fmt.wrap if col in wraps else None)
-        self.header_height()
+            ws.set_column(col, col, width, fmt.wrap if col in wraps else None)
+        ws.set_row(0, self._header_height(widths))
+        for col, h in enumerate(self.headers):
+            ws.write_string(0, col, h, fmt.header)
+        later = sorted(self._later.items())
+        pending = 0
+        for row, cells, fmts, height in self._kept(widths) if self._stream is None else self._streamed(widths):
+            while pending < len(later) and later[pending][0] < row:
+                self._put_row(*later[pending])
+                pending += 1
+            more = pending < len(later) and later[pending][0] == row  # cells put on a table row
+            ws.write_table_row(row, cells, fmts, height, whole=not more)
+            if more:
+                self._put_row(*later[pending])
+                pending += 1
+        for item in later[pending:]:
+            self._put_row(*item)
+        self._rows.clear()
+        self._later.clear()
+        self._wrapped.clear()
+        ws.release()
 
-    def header_height(self, widths: Mapping[int, float] | None = None) -> None:
+    def _kept(self, widths: Mapping[int, float] | None) -> Iterator[tuple[int, list[Any], list[Any], float | None]]:
+        """The rows `add`ed, with their heights."""
+        heights: dict[tuple[tuple[int, int], ...], float | None] = {}  # per layout
+        for row, cells, fmts in self._rows:
+            layout = self._wrapped.get(row)
+            if layout is None:
+                yield row, cells, fmts, None
+                continue
+            if layout not in heights:
+                heights[layout] = self._row_height(layout, widths)
+            yield row, cells, fmts, heights[layout]
+
+    def _streamed(self, widths: Mapping[int, float] | None) -> Iterator[tuple[int, list[Any], list[Any], float | None]]:
+        """Second reading of the streamed rows: each one as it comes, with its height."""
+        assert self._stream is not None
+        source, fmts, first, count = self._stream
+        row = first
+        for values in source():
+            cells, own, layout = self._prepare(values, fmts)
+            yield row, cells, own, self._row_height(layout, widths) if layout else None
+            row += 1
+        if row != first + count:
+            raise RuntimeError(f"sheet {self.ws.name!r}: {row - first} rows read, {count} announced")
+
+    def _width(self, col: int, given: Mapping[int, float]) -> float:
+        return given.get(col, self.widths[col] if col < len(self.widths) else 10)
+
+    def _header_height(self, widths: Mapping[int, float] | None) -> float:
         """The header row tall enough for its wrapped labels at the columns' widths."""
-        import math
-
         lines = 1
         for col, h in enumerate(self.headers):
-            width = (widths or {}).get(col, self.widths[col] if col < len(self.widths) else 10)
-            lines = max(lines, math.ceil((len(h) + 1) / max(width - 1, 1)))
-        self.ws.set_row(0, 14 * lines + 4)
-        # Rows with wrapped text: tall enough for their lines (LibreOffice does not grow them).
-        for row, cells in self._wrapped.items():
+            lines = max(lines, math.ceil((len(h) + 1) / max(self._width(col, widths or {}) - 1, 1)))
+        return 14 * lines + 4
+
+    def _row_height(self, layout: tuple[tuple[int, int], ...], widths: Mapping[int, float] | None) -> float | None:
+        """A row with wrapped text tall enough for its lines (LibreOffice does not grow them)."""
+        for given in (widths, {}) if widths else ({},):
             need = 1
-            for col, length in cells.items():
-                width = (widths or {}).get(col, self.widths[col] if col < len(self.widths) else 10)
-                need = max(need, math.ceil(length / max(width * 1.15 - 1, 1)))
+            for col, length in layout:
+                need = max(need, math.ceil(length / max(self._width(col, given) * 1.15 - 1, 1)))
             if need > 1:
-                self.ws.set_row(row, 12.75 * min(need, 30) + 1)
+                return 12.75 * min(need, 30) + 1
+        return None
+
+    def _put_row(self, row: int, cells: list[tuple[int, Any, Any]]) -> None:
+        ws = self.ws
+        for col, value, fmt in cells:
+            if isinstance(value, _Formula):
+                ws.write_formula(row, col, value[0], fmt, value[1])
+            elif isinstance(value, str):
+                ws.write_string(row, col, value, fmt)
+            elif value is None:
+                ws.write_blank(row, col, None, fmt)
+            else:
+                ws.write_number(row, col, float(value), fmt)
 
 
 def _date(text: Any) -> date | None:
@@ -576,12 +848,12 @@ def _synthese(
     def total_row(label: str, line: str | None, sums: Mapping[str, Decimal]) -> None:
         r = sheet.row
         for col in range(len(headers)):
-            sheet.ws.write_blank(r, col, None, fmt.total)
-        sheet.ws.write_string(r, label_col, label, fmt.total)
+            sheet.put(r, col, None, fmt.total)
+        sheet.put(r, label_col, label, fmt.total)
         if line is not None:
-            sheet.ws.write_string(r, line_col, line, fmt.total)
+            sheet.put(r, line_col, line, fmt.total)
         for col, name in zip(money_cols, MONEY_FIELDS, strict=True):
-            sheet.ws.write_number(r, col, float(sums[name]), fmt.total_eur)
+            sheet.put(r, col, float(sums[name]), fmt.total_eur)
         if last >= 1 and (line is None or _excel_safe_criterion(line)):
             checks = []
             for col in money_cols:
@@ -592,12 +864,11 @@ def _synthese(
                 else:
                     keys = _col_range(line_col, 1, last)
                     checks.append(f'ROUND(SUMIFS({rng},{keys},"{line}")-{cell},2)=0')
-            sheet.ws.write_formula(
+            sheet.put(
                 r,
                 check_col,
-                f'=IF(AND({",".join(checks)}),"contrôle OK","ÉCART")',
+                _Formula((f'=IF(AND({",".join(checks)}),"contrôle OK","ÉCART")', "contrôle OK")),
                 fmt.total,
-                "contrôle OK",
             )
         sheet.row += 1
 
@@ -608,10 +879,10 @@ def _synthese(
         (eur(c.get("solde_eur")) for c in convs if eur(c.get("solde_eur")) < 0), Decimal(0)
     )
     r = sheet.row
-    sheet.ws.write_string(r, label_col, "dont à reverser (soldes négatifs)", fmt.total)
-    sheet.ws.write_number(r, first_money + 3, float(reversal), fmt.total_eur)
+    sheet.put(r, label_col, "dont à reverser (soldes négatifs)", fmt.total)
+    sheet.put(r, first_money + 3, float(reversal), fmt.total_eur)
     sheet.row += 2
-    sheet.ws.write_string(
+    sheet.put(
         sheet.row,
         0,
         "Montants exacts, arrondis une fois au centime (au plus proche, "
@@ -620,10 +891,9 @@ def _synthese(
     )
     widths = {0: 19, 1: 16, 2: 12, 3: 13, 4: 13, 5: 12, 6: 11, 7: 11, 8: 11, 9: 11,
               10: 13, 11: 13, 12: 13, 13: 13, 14: 30, 15: 30, 16: 34}
-    sheet.finish(wrap_cols=range(len(headers) - 3, len(headers)), last=last)
-    for col, width in widths.items():
+    sheet.finish(wrap_cols=range(len(headers) - 3, len(headers)), last=last, widths=widths)
+    for col, width in widths.items():  # column widths are written at close: set after the rows
         sheet.ws.set_column(col, col, width, fmt.wrap if col in (1, 4, 6, 14, 15, 16) else None)
-    sheet.header_height(widths)
 
 
 def _dispositif_of(results: Mapping[str, Any], indicator: str) -> str:
@@ -765,7 +1035,7 @@ def _costs_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, results: Mapping[str, A
                    eur(c.get("paid_eur")), eur(c.get("solde_eur")), "; ".join(k.get("ineligible_staff") or []),
                    status_of(c, params)]
         sheet.add(values, styles)
-    sheet.ws.write_string(sheet.row + 1, 0, "Acquis = min(montant retenu, part × total éligible), "
+    sheet.put(sheet.row + 1, 0, "Acquis = min(montant retenu, part × total éligible), "
                           "total éligible = personnel éligible × (1 + forfait) ; arrondi une fois au centime.",
                           fmt.note)
     sheet.finish(wrap_cols=[len(headers) - 1])
@@ -785,21 +1055,25 @@ def _rejected_sheet(wb: xlsxwriter.Workbook, fmt: _Formats, rejected: pl.DataFra
     sheet = _Sheet(wb, fmt, name, [label for _, label in columns])
     present = [name for name, _ in columns if name in rejected.columns]
     frame = rejected.select(present).head(MAX_ROWS) if present else pl.DataFrame()
-    styles = ["text", "text", "int", "text", "text", "wrap"]
-    for row in frame.iter_rows(named=True):
-        values = [row.get(key) for key, _ in columns]
-        if params and values[0]:
-            values[0] = code_label(params, "tables", values[0])
-        sheet.add(values, styles)
+
+    def rows() -> Iterator[list[Any]]:
+        for row in frame.iter_rows(named=True):
+            values = [row.get(key) for key, _ in columns]
+            if params and values[0]:
+                values[0] = code_label(params, "tables", values[0])
+            yield values
+
+    # Up to a million rows: read twice (widths, then writing), never all kept.
+    sheet.stream(rows, ["text", "text", "int", "text", "text", "wrap"], frame.height)
     if rejected.height > MAX_ROWS:
-        sheet.ws.write_string(
+        sheet.put(
             sheet.row + 1,
             0,
             f"{rejected.height - MAX_ROWS} lignes de plus : voir rejected/.",
             fmt.note,
         )
     if rejected.height == 0:
-        sheet.ws.write_string(2, 0, "Aucune ligne écartée.", fmt.note)
+        sheet.put(2, 0, "Aucune ligne écartée.", fmt.note)
     sheet.finish(wrap_cols=[5])
     sheet.ws.set_column(5, 5, 70, fmt.wrap)
 
@@ -977,28 +1251,26 @@ def _comparison_sheet(
         )
     last = sheet.row - 1
     sheet.row += 1
-    ws = sheet.ws
+    put = sheet.put
     r = sheet.row
-    ws.write_string(r, 0, "Total", fmt.total)
+    put(r, 0, "Total", fmt.total)
     for col, key in ((4, "b"), (5, "v"), (6, "d")):
-        ws.write_number(r, col, float(sums[key]), fmt.total_eur)
+        put(r, col, float(sums[key]), fmt.total_eur)
     if last >= 1:
         checks = ",".join(
             f"ROUND(SUM({_col_range(col, 1, last)})-{xl_rowcol_to_cell(r, col)},2)=0"
             for col in (4, 5, 6)
         )
-        ws.write_formula(
-            r, 7, f'=IF(AND({checks}),"contrôle OK","ÉCART")', fmt.total, "contrôle OK"
-        )
+        put(r, 7, _Formula((f'=IF(AND({checks}),"contrôle OK","ÉCART")', "contrôle OK")), fmt.total)
     r += 2
-    ws.write_string(r, 0, "Paramètres modifiés par la variante", fmt.title)
+    put(r, 0, "Paramètres modifiés par la variante", fmt.title)
     r += 1
     for path, value in (comparison.get("overrides") or {}).items():
-        ws.write_string(r, 0, path, fmt.text)
-        ws.write_string(r, 3, _show(value), fmt.text)
+        put(r, 0, path, fmt.text)
+        put(r, 3, _show(value), fmt.text)
         r += 1
     r += 1
-    ws.write_string(r, 0, "Par ligne budgétaire", fmt.title)
+    put(r, 0, "Par ligne budgétaire", fmt.title)
     r += 1
     line_head = [
         "Ligne budgétaire",
@@ -1013,41 +1285,41 @@ def _comparison_sheet(
         "Écart / disponible",
     ]
     for col, h in enumerate(line_head):
-        ws.write_string(r, col, h, fmt.header)
+        put(r, col, h, fmt.header)
     r += 1
     for line in comparison.get("by_budget_line", []):
         available = (
             eur(line.get("available_eur")) if line.get("available_eur") is not None else None
         )
         delta = eur(line.get("delta_eur"))
-        ws.write_string(r, 0, str(line.get("budget_line") or NO_BUDGET_LINE), fmt.text)
+        put(r, 0, str(line.get("budget_line") or NO_BUDGET_LINE), fmt.text)
         for col, key in ((4, "baseline_earned_eur"), (5, "variant_earned_eur"), (6, "delta_eur")):
-            ws.write_number(r, col, float(eur(line.get(key))), fmt.eur)
+            put(r, col, float(eur(line.get(key))), fmt.eur)
         if available is not None:
-            ws.write_number(r, 7, float(available), fmt.eur)
+            put(r, 7, float(available), fmt.eur)
             remaining = line.get("remaining_eur")
             if remaining is not None:
-                ws.write_number(r, 8, float(eur(remaining)), fmt.eur)
+                put(r, 8, float(eur(remaining)), fmt.eur)
             if available:
-                ws.write_number(r, 9, float(delta / available), fmt.pct)
+                put(r, 9, float(delta / available), fmt.pct)
         r += 1
-    ws.write_string(r, 0, REMAINING_DEFINITION, fmt.note)
+    put(r, 0, REMAINING_DEFINITION, fmt.note)
     r += 2
-    ws.write_string(r, 0, gainers_losers(comparison), fmt.note)
+    put(r, 0, gainers_losers(comparison), fmt.note)
     r += 1
-    ws.write_string(r, 0, "Structures qui gagnent ou perdent (somme des écarts de leurs conventions)", fmt.title)
+    put(r, 0, "Structures qui gagnent ou perdent (somme des écarts de leurs conventions)", fmt.title)
     r += 1
     for col, h in enumerate(["Structure", "", "", "", "", "", "Écart", "Sens"]):
-        ws.write_string(r, col, h, fmt.header)
+        put(r, col, h, fmt.header)
     r += 1
     for structure, delta in sorted(by_structure.items(), key=lambda item: (item[1], item[0])):
-        ws.write_string(r, 0, structure, fmt.text)
-        ws.write_number(r, 6, float(delta), fmt.eur)
-        ws.write_string(r, 7, _direction(delta), fmt.text)
+        put(r, 0, structure, fmt.text)
+        put(r, 6, float(delta), fmt.eur)
+        put(r, 7, _direction(delta), fmt.text)
         r += 1
     sheet.finish(last=last)
     for col in (4, 5, 6, 7, 8):
-        ws.set_column(col, col, 18)
+        sheet.ws.set_column(col, col, 18)
 
 
 def gainers_losers(comparison: Mapping[str, Any]) -> str:
@@ -1126,6 +1398,7 @@ def write_workbook(
         wb = xlsxwriter.Workbook(
             str(tmp),
             {
+                "constant_memory": _CONSTANT_MEMORY,
                 "strings_to_numbers": False,
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
