@@ -562,7 +562,7 @@ def _open_csv(path: Path, table: Table, profile: _TableProfile, files: dict[str,
             )
             lf = lf.with_columns(pl.col(SOURCE_LINE) + (breaks.cum_sum() - breaks))
         keep = [t for t in targets if t] + ([_OVERFLOW] if ragged else [])
-        return lf.select(pl.col(SOURCE_LINE).cast(pl.Int64), *keep)
+        return lf.select(pl.col(SOURCE_LINE).cast(pl.UInt32), *keep)
 
     def explain() -> str:
         data = text.data if text.data is not None else _read_bytes(path)
@@ -616,7 +616,7 @@ def _with_line(lf: pl.LazyFrame, targets: list[str | None], first: int) -> pl.La
     """Keep the contract columns and number the rows from `first`."""
     keep = [t for t in targets if t]
     return lf.with_row_index(SOURCE_LINE, offset=first).select(
-        pl.col(SOURCE_LINE).cast(pl.Int64), *keep
+        pl.col(SOURCE_LINE).cast(pl.UInt32), *keep
     )
 
 
@@ -1430,7 +1430,7 @@ def _validate(
 
     frame = frame.select(SOURCE_LINE, *(c.name for c in cols), set_aside.alias("_set_aside"))
     kept = frame.filter(~set_aside) if set_aside.any() else frame
-    kept = kept.select(*(_typed(c, kept[c.name].has_nulls()) for c in cols), pl.col(SOURCE_LINE).cast(pl.UInt32))
+    kept = kept.select(*(_typed(c, kept[c.name].has_nulls()) for c in cols), pl.col(SOURCE_LINE))
     rejected = (
         pl.concat(problems, how="vertical_relaxed")
         .sort("line", "_order", maintain_order=True)
@@ -1537,7 +1537,7 @@ def read_extracts(data: Path | str, profile: Path | str | None = None) -> Extrac
                 parents[name] = _Parent(
                     None,
                     pl.Series(name, [], pl.String),
-                    pl.DataFrame(schema={table.key[0]: pl.String(), "_pline": pl.Int64()}),
+                    pl.DataFrame(schema={table.key[0]: pl.String(), "_pline": pl.UInt32()}),
                 )
             continue
         raw, (kept, problems, count, frame) = _checked(raw, table, parents)
