@@ -9,7 +9,7 @@ Money is read from the contract's strings with `Decimal`, totals are summed with
 `Decimal` and written as numbers (cells show `1 234,56 €` in a French Excel); each total
 row also carries a check formula that recomputes the sum in the spreadsheet. The small
 helpers at the top (money, totals, indicator sources, French labels) are shared with
-`engine.report_html`.
+`engine.present.page` (the HTML report).
 
 The workbook is written in xlsxwriter's constant-memory mode: each sheet is one `_Sheet`,
 which keeps its rows (references to the run's data) until `finish` and then writes them in
