@@ -288,3 +288,25 @@ def test_awkward_cells_are_the_same_in_constant_memory(tmp_path: Path, monkeypat
     assert seen_constant["Cas limites"]["cells"].pop("A7")[0] == "_x005F_x0041_ littéral"
     assert seen_default["Cas limites"]["cells"].pop("A7")[0] == "_x0041_ littéral"
     assert seen_constant == seen_default
+
+
+def test_a_value_shaped_like_rich_text_xml_stays_plain_text(sample: Any, tmp_path: Path) -> None:
+    """xlsxwriter writes `<r>…</r>` raw: from an extract (a structure, a row set aside) it
+    would break the file. It is written escaped, as the text it is (plus an invisible joiner)."""
+    import polars as pl
+
+    from engine.present.results_json import results_json
+    from engine.present.workbook import params_table
+
+    book, extracts, run = sample
+    results = results_json(run)
+    results["conventions"][0]["structure"] = "<r>A & B</r>"
+    from engine.load.extracts import REJECTED_SCHEMA
+
+    rejected = pl.DataFrame([{"table": "episodes", "file": "episodes.csv", "line": 7, "column": "exit_reason",
+                              "value": "<r><t>&</r>", "reason": "code inconnu"}], schema=REJECTED_SCHEMA)
+    path = write_workbook(results, tmp_path / "report.xlsx", params=params_table(book, AS_OF), rejected=rejected)
+    wb = openpyxl.load_workbook(path)  # the file opens: no raw XML in it
+    texts = [str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value]
+    assert any(t.startswith("<r>A & B</r>") for t in texts)
+    assert any(t.startswith("<r><t>&</r>") for t in texts)

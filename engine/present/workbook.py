@@ -62,6 +62,16 @@ MONEY_FIELDS = ("amount_eur", "earned_eur", "paid_eur", "solde_eur")
 NO_BUDGET_LINE = "(sans ligne)"
 CENT = Decimal("0.01")
 MAX_CELL = 32_000  # xlsxwriter refuses strings above 32 767 characters
+_WORD_JOINER = "\u2060"  # invisible; keeps a text shaped like rich-text XML a plain text
+
+
+def _plain_text(text: str) -> str:
+    """A text as the cell shows it, never read as markup.
+
+    xlsxwriter writes a string `<r>…</r>` as raw rich-text XML (an extract's value could
+    then break the file); an invisible joiner after it keeps it a plain, escaped string.
+    """
+    return text + _WORD_JOINER if text.startswith("<r>") and text.endswith("</r>") else text
 MAX_ROWS = 1_048_000  # Excel's sheet limit, with room for the header and a note
 # Rows go to a temp file one by one (`_Sheet`); tests/test_workbook_memory.py turns it off to
 # compare with the default writer, which keeps every cell until the end.
@@ -618,6 +628,8 @@ class _Sheet:
             if kind is str and value:  # the most common cell, tested first
                 if len(value) > MAX_CELL:
                     value = cells[col] = value[:MAX_CELL]
+                if value.startswith("<r>"):
+                    value = cells[col] = _plain_text(value)
                 width: float = len(value) + 1
                 if len(value) > 8 and own[col] is wrap:
                     wrapped.append((col, len(value)))
@@ -762,7 +774,7 @@ class _Sheet:
             if isinstance(value, _Formula):
                 ws.write_formula(row, col, value[0], fmt, value[1])
             elif isinstance(value, str):
-                ws.write_string(row, col, value, fmt)
+                ws.write_string(row, col, _plain_text(value), fmt)
             elif value is None:
                 ws.write_blank(row, col, None, fmt)
             else:
