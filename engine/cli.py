@@ -8,13 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-
-# polars' allocator (jemalloc): one arena shared by polars' threads (the pages freed by the
-# reading are reused by the computation instead of sitting in another thread's arena) and
-# freed pages handed back within 0.2 s keep the peak memory 10-15 % lower at the same speed
-# (measured at 200 k and 2 M episodes, `make bench`). Read when polars is first imported,
-# which this module defers; a value set by the user wins.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1,dirty_decay_ms:200,muzzy_decay_ms:0")
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -39,6 +32,29 @@ from engine.register.cli import Recorder, RegisterOpt, payments_app, runs_app
 
 install_french()
 install_plain_types()
+
+# polars' allocator (jemalloc): one arena shared by polars' threads (the pages freed by the
+# reading are reused by the computation instead of sitting in another thread's arena) and
+# freed pages handed back within 0.2 s keep the peak memory 10-15 % lower at the same speed
+# (measured at 200 k and 2 M episodes, `make bench`). polars reads the variable when it is
+# first imported, which this module defers (nothing above imports it), and puts its own
+# defaults before it. A value set by the user comes after ours, so it wins. A value that starts with polars' defaults
+# was written by a parent process that imported polars (a test, the benchmark): ours then
+# takes their place, what followed them is kept.
+ALLOCATOR = "narenas:1,dirty_decay_ms:200,muzzy_decay_ms:0"
+_POLARS_ALLOCATOR = "dirty_decay_ms:500,muzzy_decay_ms:1000"
+
+
+def _allocator(inherited: str | None) -> str:
+    """The allocator setting for this process, from the one found in the environment."""
+    if not inherited:
+        return ALLOCATOR
+    if inherited.startswith(_POLARS_ALLOCATOR):
+        return ALLOCATOR + inherited[len(_POLARS_ALLOCATOR):]
+    return f"{ALLOCATOR},{inherited}"
+
+
+os.environ["_RJEM_MALLOC_CONF"] = _allocator(os.environ.get("_RJEM_MALLOC_CONF"))
 
 
 class _FrenchGroup(TyperGroup):

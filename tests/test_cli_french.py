@@ -192,3 +192,28 @@ def test_help_panels_are_french_once_imported_late() -> None:
     """The help panels' module is patched when Typer imports it, after `install()`."""
     out = run("evaluate", "--help")
     assert "Réglages" in out and "Options" not in out
+
+
+def test_allocator_setting_of_the_command_line() -> None:
+    """Ours when none is set or when a parent that imported polars left polars' own; the user's after ours."""
+    from engine.cli import ALLOCATOR, _allocator
+
+    assert _allocator(None) == _allocator("") == ALLOCATOR
+    assert _allocator("dirty_decay_ms:500,muzzy_decay_ms:1000") == ALLOCATOR
+    assert _allocator("dirty_decay_ms:500,muzzy_decay_ms:1000,thp:always") == ALLOCATOR + ",thp:always"
+    assert _allocator("narenas:4") == ALLOCATOR + ",narenas:4"
+
+
+def test_a_child_of_a_polars_process_gets_the_command_lines_allocator() -> None:
+    import os
+    import subprocess
+    import sys
+
+    import polars  # noqa: F401  (writes its allocator setting into this process's environment)
+
+    from engine.cli import ALLOCATOR
+
+    code = "import os, engine.cli; print(os.environ['_RJEM_MALLOC_CONF'])"
+    env = {**os.environ, "_RJEM_MALLOC_CONF": "dirty_decay_ms:500,muzzy_decay_ms:1000"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert done.stdout.strip() == ALLOCATOR
