@@ -9,7 +9,9 @@ older one is refused with a French message naming `parcours runs migrate`.
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +182,26 @@ def register_exists(url: str) -> bool:
     return file is None or file.exists()
 
 
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _dispose_engines() -> None:
+    """Close the connections still open when the process ends (the CLI leaves without the
+    interpreter's teardown, `engine.cli.main`): a server sees a clean goodbye, not a reset.
+    """
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 def make_engine(url: str) -> Engine:
+    """An engine (closed at exit, `_dispose_engines`); see `_make_engine`."""
+    engine = _make_engine(url)
+    _ENGINES.add(engine)
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
     """An engine; on SQLite a writing transaction (`writing(engine)`) takes the lock at once.
 
     BEGIN IMMEDIATE: two processes recording at once queue (30 s) instead of failing half-way;
