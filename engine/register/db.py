@@ -187,8 +187,10 @@ _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 @atexit.register
 def _dispose_engines() -> None:
-    """Close the connections still open when the process ends (the CLI leaves without the
-    interpreter's teardown, `engine.cli.main`): a server sees a clean goodbye, not a reset.
+    """Close the connections still open when the process ends.
+
+    The CLI leaves without the interpreter's teardown (`engine.cli.main`) but runs the exit
+    handlers: a database server sees a clean goodbye, not a reset connection.
     """
     for engine in list(_ENGINES):
         engine.dispose()
