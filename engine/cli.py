@@ -38,9 +38,9 @@ install_plain_types()
 # freed pages handed back within 0.2 s keep the peak memory 10-15 % lower at the same speed
 # (measured at 200 k and 2 M episodes, `make bench`). polars reads the variable when it is
 # first imported, which this module defers (nothing above imports it), and puts its own
-# defaults before it. A value set by the user comes after ours, so it wins. A value that starts with polars' defaults
-# was written by a parent process that imported polars (a test, the benchmark): ours then
-# takes their place, what followed them is kept.
+# defaults before it. A value set by the user comes after ours, so it wins. A value that
+# starts with polars' defaults was written by a parent process that imported polars (a
+# test, the benchmark): ours then takes their place, what followed them is kept.
 ALLOCATOR = "narenas:1,dirty_decay_ms:200,muzzy_decay_ms:0"
 _POLARS_ALLOCATOR = "dirty_decay_ms:500,muzzy_decay_ms:1000"
 

@@ -57,15 +57,6 @@ def param_decimal(p: Mapping[str, Any], key: str) -> Decimal:
     return Decimal(str(value))
 
 
-def decimal_lit(value: Decimal | int | float) -> pl.Expr:
-    """An exact decimal literal (Decimal(38, 6)), made from its text.
-
-    `pl.lit(Decimal(...))` builds it through a numpy array: polars would then import numpy
-    (about 60 ms) for one number.
-    """
-    return pl.lit(format(Decimal(str(value)), "f")).cast(pl.Decimal(38, 6))
-
-
 def param_codes(p: Mapping[str, Any], key: str) -> list[str]:
     """Return a list-of-codes parameter as a list of strings."""
     value = p[key]

@@ -17,13 +17,13 @@ from typing import Any
 
 import polars as pl
 
+from engine.model.contract import decimal_lit
 from indicators.common import (
     add_days,
     add_months,
     appointments_as_of,
     contracts_as_of,
     days_between,
-    decimal_lit,
     episodes_as_of,
     finish_units,
     first_monday_on_or_after,

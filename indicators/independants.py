@@ -26,11 +26,11 @@ from typing import Any
 
 import polars as pl
 
+from engine.model.contract import decimal_lit
 from indicators.common import (
     add_days,
     add_months,
     appointments_as_of,
-    decimal_lit,
     episodes_as_of,
     finish_units,
     in_window,

@@ -67,7 +67,6 @@ import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -84,6 +83,7 @@ from engine.model.contract import (
     Column,
     RequiredWhen,
     Table,
+    decimal_lit,
 )
 from engine.model.errors import ExtractError
 from engine.model.extracts import Extracts
@@ -884,8 +884,7 @@ def _parse(col: Column, dtype: pl.DataType, codes: dict[str, str] | None) -> pl.
 
 def _bound(col: Column, value: float) -> pl.Expr:
     if col.kind == "decimal":
-        # from its text: a Decimal literal would make polars import numpy (~60 ms)
-        return pl.lit(format(Decimal(str(value)), "f")).cast(DTYPES["decimal"])
+        return decimal_lit(value)
     return pl.lit(value)
 
 

@@ -36,6 +36,7 @@ Any text cell longer than `TEXT_MAX_LENGTH` characters is a bad value too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 import polars as pl
@@ -58,6 +59,15 @@ DTYPES: dict[str, pl.DataType] = {
     "decimal": DECIMAL,
     "hours": pl.Float64(),
 }
+
+
+def decimal_lit(value: Decimal | int | float | str) -> pl.Expr:
+    """An exact decimal literal (the contract's `DECIMAL`), made from its text.
+
+    `pl.lit(Decimal(...))` builds it through a numpy array: polars would then import numpy
+    (about 60 ms) for one number.
+    """
+    return pl.lit(format(Decimal(str(value)), "f")).cast(DECIMAL)
 
 
 @dataclass(frozen=True)

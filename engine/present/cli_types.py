@@ -45,6 +45,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    import typer.core
     from typer import _coercion
 
     original = _coercion.build_runtime_param
@@ -80,9 +81,8 @@ def install() -> None:
                                  item=plain[0], many=plain[1])
 
     _coercion.build_runtime_param = build_runtime_param  # type: ignore[assignment]
-    core = __import__("typer.core", fromlist=["build_runtime_param"])
-    if getattr(core, "build_runtime_param", None) is original:
-        core.build_runtime_param = build_runtime_param  # type: ignore[attr-defined]
+    if getattr(typer.core, "build_runtime_param", None) is original:  # imported there by name
+        typer.core.build_runtime_param = build_runtime_param  # type: ignore[attr-defined]
     _installed = True
 
 

@@ -333,10 +333,10 @@ def compare_figures(reference: dict[str, dict[str, int]], ours: dict[str, dict[s
     return problems
 
 
-def parcours_command(folder: Path, out: Path, as_of: str) -> list[str]:
-    """`parcours evaluate` as a whole process, this repository's code."""
+def parcours_command(*args: str) -> list[str]:
+    """`parcours ARGS…` as a whole process, this repository's code."""
     code = "import sys; from engine.cli import main; sys.argv[0] = 'parcours'; main()"
-    return [sys.executable, "-c", code, "evaluate", str(folder), "--as-of", as_of, "--out", str(out)]
+    return [sys.executable, "-c", code, *args]
 
 
 def simulation_latency(folder: Path, as_of: date, requests: int) -> dict[str, float]:
@@ -364,7 +364,7 @@ def startup_latency(runs: int) -> dict[str, float]:
 
     Whole processes, output discarded, the three interleaved.
     """
-    base = [sys.executable, "-c", "import sys; from engine.cli import main; sys.argv[0] = 'parcours'; main()"]
+    base = parcours_command()
     commands = {"--help": ["--help"], "rules": ["rules"], "rules --format json": ["rules", "--format", "json"]}
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
@@ -396,7 +396,8 @@ def bench_size(yardstick: Path, folder: Path, runs: int, as_of: str, data_dir: P
         ref_runs.append(ref)
         if out.exists():
             shutil.rmtree(out)
-        ours = run_measured(parcours_command(folder, out, as_of), data_dir / f"{folder.name}.evaluate-{i}.log")
+        command = parcours_command("evaluate", str(folder), "--as-of", as_of, "--out", str(out))
+        ours = run_measured(command, data_dir / f"{folder.name}.evaluate-{i}.log")
         if ours.returncode != 0:
             print(f"[{folder.name}] `parcours evaluate` a échoué :\n{ours.stderr[-2000:]}")
             return None
